@@ -1,0 +1,61 @@
+# special_qgis — set-up, tests and packaging. See README.md.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE := .qgis-profile
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-venv xvfb xauth
+USER_PROFILES ?= $(HOME)/.local/share/QGIS/QGIS3
+# Tests never download anything, and use a throw-away QGIS profile (set in tests/conftest.py).
+TEST_ENV := QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1
+
+.PHONY: install system venv profile test lint install-user package clean bench
+
+install: system venv profile
+
+# Debian's QGIS stack. Skipped when already installed, so re-running is fast.
+system:
+	@if dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -qv 'install ok installed' \
+	    || ! dpkg-query -W $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  echo "Installing Debian packages: $(APT_PACKAGES)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(APT_PACKAGES); \
+	else echo "Debian packages already installed."; fi
+
+# The venv sits on Debian's Python (which sees qgis and osgeo). Re-installs only when
+# the requirement files change.
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt -r requirements-dev.txt
+	@# Only the package name special_qgis goes on the venv's path, never a bare `core`.
+	mkdir -p $(VENV)/src && ln -sfn $(CURDIR)/special_qgis $(VENV)/src/special_qgis
+	echo "$(CURDIR)/$(VENV)/src" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/special_qgis.pth
+	touch $@
+
+profile:
+	$(PY) scripts/install_plugin.py --link $(PROFILE)
+
+test:
+	$(TEST_ENV) $(PY) -m pytest
+
+lint:
+	$(VENV)/bin/ruff check .
+
+# Into your own QGIS profile (a copy, not a link). Start QGIS with scripts/qgis, or make
+# torch, open_clip_torch, rasterio and scikit-learn importable by your QGIS's Python.
+install-user:
+	$(PY) scripts/install_plugin.py --copy $(USER_PROFILES)
+
+package:
+	rm -rf build/package dist && mkdir -p build/package dist
+	$(PY) scripts/install_plugin.py --build build/package
+	cd build/package && $(CURDIR)/$(PY) -m zipfile -c $(CURDIR)/dist/special_qgis.zip special_qgis
+	@echo dist/special_qgis.zip
+
+clean:
+	rm -rf build dist $(PROFILE) .qgis-settings .pytest_cache .ruff_cache
+
+bench:
+	$(PY) bench/bench_pseudorgb.py

@@ -1,0 +1,58 @@
+"""Progress reporting and cancellation shared by every long ``core`` function.
+
+QGIS feedback, a terminal progress bar and tests all drive ``core`` through the
+same two callables, so ``core`` never needs to know who is watching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Optional
+
+from .errors import Cancelled
+
+ProgressCallback = Callable[[float, str], None]
+CancelCheck = Callable[[], bool]
+
+
+class Progress:
+    """Reports a fraction in [0, 1] with a short text, and checks for cancellation.
+
+    ``sub(start, end)`` gives a child whose 0..1 maps onto ``start..end`` of this one,
+    so a pipeline can hand each stage its own share of the bar.
+    """
+
+    def __init__(
+        self,
+        callback: Optional[ProgressCallback] = None,
+        cancelled: Optional[CancelCheck] = None,
+        _start: float = 0.0,
+        _end: float = 1.0,
+    ) -> None:
+        self._callback = callback
+        self._cancelled = cancelled
+        self._start = _start
+        self._end = _end
+
+    def update(self, fraction: float, text: str = "") -> None:
+        if self._callback is not None:
+            fraction = min(max(fraction, 0.0), 1.0)
+            self._callback(self._start + fraction * (self._end - self._start), text)
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if the user asked to stop."""
+        if self._cancelled is not None and self._cancelled():
+            raise Cancelled("Cancelled by the user.")
+
+    def sub(self, start: float, end: float) -> Progress:
+        span = self._end - self._start
+        return Progress(
+            self._callback,
+            self._cancelled,
+            self._start + start * span,
+            self._start + end * span,
+        )
+
+
+def as_progress(progress: Optional[Progress]) -> Progress:
+    return progress if progress is not None else Progress()

@@ -1,0 +1,1 @@
+"""QGIS Processing provider ``special``: thin wrappers that call ``special_qgis.core``."""

@@ -1,0 +1,73 @@
+"""special:pseudorgb — a 3-band pseudo-RGB interpolated from a hyperspectral raster."""
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+)
+
+from ..core import pseudo_rgb
+from .common import icon, run_core
+
+
+class PseudoRgbAlgorithm(QgsProcessingAlgorithm):
+    INPUT = "INPUT"
+    WAVELENGTHS = "WAVELENGTHS"
+    TARGET_WAVELENGTHS = "TARGET_WAVELENGTHS"
+    OUTPUT = "OUTPUT"
+
+    def name(self):
+        return "pseudorgb"
+
+    def displayName(self):  # noqa: N802
+        return "Pseudo-RGB from hyperspectral raster"
+
+    def group(self):
+        return "Hyperspectral tools"
+
+    def groupId(self):  # noqa: N802
+        return "tools"
+
+    def icon(self):
+        return icon()
+
+    def shortHelpString(self):  # noqa: N802
+        return (
+            "Renders a hyperspectral raster as a 3-band image by linear interpolation "
+            "between the two bands nearest each target wavelength (a target outside the "
+            "sensor's range takes the edge band). The values are interpolated radiance or "
+            "reflectance, not stretched.\n\n"
+            "<b>Input raster</b>: any GDAL raster with at least 2 bands (GeoTIFF, ENVI...).\n"
+            "<b>Band wavelengths</b>: band centres in nm, comma-separated, one per band. "
+            "Leave empty to read them from the raster's metadata (ENVI header "
+            "'wavelength' and 'wavelength units', or GDAL band metadata 'wavelength' + "
+            "'wavelength_units', or IMAGERY/CENTRAL_WAVELENGTH_UM). Numbers below 100 "
+            "without units are taken as micrometres.\n"
+            "<b>Target wavelengths</b>: nm, default 655,553,451 (red, green, blue).\n\n"
+            "Output: Float32 GeoTIFF on the input's grid (CRS, geotransform, size). A "
+            "pixel that is nodata in any input band is nodata (NaN) in the output."
+        )
+
+    def createInstance(self):  # noqa: N802
+        return PseudoRgbAlgorithm()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster"))
+        self.addParameter(QgsProcessingParameterString(
+            self.WAVELENGTHS, "Band wavelengths (nm, comma-separated; empty = from metadata)",
+            optional=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.TARGET_WAVELENGTHS, "Target wavelengths (nm)", defaultValue="655,553,451"))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Pseudo-RGB"))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        run_core(
+            feedback, pseudo_rgb.write_pseudo_rgb,
+            layer.source(), output,
+            wavelengths_override=self.parameterAsString(parameters, self.WAVELENGTHS, context),
+            targets=self.parameterAsString(parameters, self.TARGET_WAVELENGTHS, context),
+        )
+        return {self.OUTPUT: output}

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Install the special_qgis plugin into a QGIS profile and enable it.
+
+  --link DIR     symlink the repository's special_qgis/ into DIR's default profile
+                 (the developer set-up used by make install; edits take effect at once)
+  --copy DIR     copy a self-contained plugin folder (special_qgis/ with core/ and
+                 processing_provider/ inside, as in the plugin ZIP) into DIR's profile
+  --build DIR    only build that self-contained folder at DIR/special_qgis
+
+DIR is a QGIS profiles root: the one QGIS_CUSTOM_CONFIG_PATH points at, or
+~/.local/share/QGIS/QGIS3 for a user's normal QGIS.
+"""
+
+import argparse
+import configparser
+import os
+import shutil
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAME = "special_qgis"
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+
+
+def build(dest_root: str) -> str:
+    """Assemble the plugin folder as QGIS expects it: one folder, everything inside."""
+    dest = os.path.join(dest_root, NAME)
+    if os.path.islink(dest) or os.path.isfile(dest):
+        os.remove(dest)
+    elif os.path.isdir(dest):
+        shutil.rmtree(dest)
+    shutil.copytree(os.path.join(REPO, NAME), dest, ignore=IGNORE)
+    for sub in ("core", "processing_provider"):
+        shutil.copytree(os.path.join(REPO, sub), os.path.join(dest, sub), ignore=IGNORE)
+    for extra in ("metadata.txt", "LICENSE", "README.md"):
+        if os.path.exists(os.path.join(REPO, extra)):
+            shutil.copy2(os.path.join(REPO, extra), dest)
+    return dest
+
+
+def enable(profiles_root: str) -> None:
+    """Set [PythonPlugins] special_qgis=true in the profile's QGIS3.ini."""
+    ini = os.path.join(profiles_root, "profiles", "default", "QGIS", "QGIS3.ini")
+    os.makedirs(os.path.dirname(ini), exist_ok=True)
+    config = configparser.RawConfigParser()
+    config.optionxform = str  # QSettings keys are case-sensitive
+    config.read(ini)
+    if not config.has_section("PythonPlugins"):
+        config.add_section("PythonPlugins")
+    config.set("PythonPlugins", NAME, "true")
+    with open(ini, "w") as fh:
+        config.write(fh, space_around_delimiters=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--link", metavar="DIR")
+    group.add_argument("--copy", metavar="DIR")
+    group.add_argument("--build", metavar="DIR")
+    args = parser.parse_args()
+
+    if args.build:
+        os.makedirs(args.build, exist_ok=True)
+        print(build(args.build))
+        return 0
+    root = os.path.abspath(args.link or args.copy)
+    plugins = os.path.join(root, "profiles", "default", "python", "plugins")
+    os.makedirs(plugins, exist_ok=True)
+    if args.link:
+        target = os.path.join(plugins, NAME)
+        if os.path.islink(target) or os.path.isfile(target):
+            os.remove(target)
+        elif os.path.isdir(target):
+            shutil.rmtree(target)
+        os.symlink(os.path.join(REPO, NAME), target)
+    else:
+        build(plugins)
+    enable(root)
+    print(f"special_qgis installed and enabled in {root}/profiles/default")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
