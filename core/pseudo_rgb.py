@@ -76,6 +76,52 @@ def _apply_plan(cube: np.ndarray, plan: list[tuple[int, int, float]],
     return out
 
 
+IDENTITY_RGB = [(0, 0, 0.0), (1, 1, 0.0), (2, 2, 0.0)]
+
+
+class PlanReader:
+    """Reads windows of ``src`` through an interpolation plan, with the nodata mask.
+
+    ``plan``: from :func:`interpolation_plan`, or :data:`IDENTITY_RGB` to read bands 1-3
+    of an RGB raster as they are. ``read(window)`` gives (len(plan), rows, cols) float32
+    and a (rows, cols) mask, True where any input band is nodata or NaN.
+    """
+
+    def __init__(self, src: rasterio.DatasetReader, plan: list[tuple[int, int, float]]) -> None:
+        self.src = src
+        self.plan = plan
+        self.nodatavals = list(src.nodatavals)
+        floating = np.issubdtype(np.dtype(src.dtypes[0]), np.floating)
+        # Nodata in any band blanks the pixel, so then every band must be read.
+        if floating or any(v is not None for v in self.nodatavals):
+            self.bands = list(range(src.count))
+        else:
+            self.bands = sorted({i for lo, hi, _ in plan for i in (lo, hi)})
+        self.index = {b: k for k, b in enumerate(self.bands)}
+        # Bytes a block costs per pixel: the bands as read plus the float output.
+        self.bytes_per_pixel = (len(self.bands) * np.dtype(src.dtypes[0]).itemsize
+                                + 4 * len(plan) + 8)
+
+    def read(self, window) -> tuple[np.ndarray, np.ndarray]:
+        block = self.src.read([b + 1 for b in self.bands], window=window)
+        values = _apply_plan(block, self.plan, self.index)
+        invalid = raster_io.invalid_mask(block, [self.nodatavals[b] for b in self.bands])
+        return values, invalid
+
+
+def open_plan(src: rasterio.DatasetReader, input_path: str,
+              wavelengths_override: Optional[str], targets_nm: Sequence[float]
+              ) -> list[tuple[int, int, float]]:
+    """The interpolation plan for a hyperspectral ``src`` (checks bands and wavelengths)."""
+    if src.count < 2:
+        raise UserInputError(
+            f"INPUT '{input_path}' has {src.count} band; a hyperspectral raster with "
+            f"at least 2 bands is needed."
+        )
+    band_nm = wavelengths.resolve(input_path, src.count, wavelengths_override)
+    return interpolation_plan(band_nm, targets_nm)
+
+
 def write_pseudo_rgb(input_path: str, output_path: str, wavelengths_override: Optional[str] = None,
                      targets: Optional[str] = None, progress: Optional[Progress] = None,
                      block_bytes: int = raster_io.DEFAULT_BLOCK_BYTES) -> str:
@@ -90,40 +136,21 @@ def write_pseudo_rgb(input_path: str, output_path: str, wavelengths_override: Op
     targets_nm = parse_targets(targets)
     raster_io.check_output_path(output_path, [input_path])
     with raster_io.gdal_env(), raster_io.open_raster(input_path) as src:
-        if src.count < 2:
-            raise UserInputError(
-                f"INPUT '{input_path}' has {src.count} band; a hyperspectral raster with "
-                f"at least 2 bands is needed."
-            )
-        band_nm = wavelengths.resolve(input_path, src.count, wavelengths_override)
-        plan = interpolation_plan(band_nm, targets_nm)
-
-        nodatavals = list(src.nodatavals)
-        floating = np.issubdtype(np.dtype(src.dtypes[0]), np.floating)
-        # Nodata in any band blanks the pixel, so then every band must be read.
-        if floating or any(v is not None for v in nodatavals):
-            bands = list(range(src.count))
-        else:
-            bands = sorted({i for lo, hi, _ in plan for i in (lo, hi)})
-        index = {b: k for k, b in enumerate(bands)}
-
-        itemsize = np.dtype(src.dtypes[0]).itemsize
-        windows = raster_io.row_windows(src.height, src.width, len(bands) * itemsize + 8,
+        reader = PlanReader(src, open_plan(src, input_path, wavelengths_override, targets_nm))
+        windows = raster_io.row_windows(src.height, src.width, reader.bytes_per_pixel,
                                         block_bytes)
-        profile = raster_io.geotiff_profile(src, len(plan), "float32", OUTPUT_NODATA)
+        profile = raster_io.geotiff_profile(src, len(targets_nm), "float32", OUTPUT_NODATA)
         with raster_io.atomic_output(output_path) as tmp:
             with rasterio.open(tmp, "w", **profile) as dst:
-                if len(plan) == 3:
+                if len(targets_nm) == 3:
                     dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
                 for k, t in enumerate(targets_nm):
                     dst.set_band_description(k + 1, f"{t:g} nm")
                     dst.update_tags(k + 1, wavelength=f"{t:g}", wavelength_units="nm")
                 for i, window in enumerate(windows):
                     progress.check()
-                    block = src.read([b + 1 for b in bands], window=window)
-                    rgb = _apply_plan(block, plan, index)
-                    mask = raster_io.invalid_mask(block, [nodatavals[b] for b in bands])
-                    rgb[:, mask] = OUTPUT_NODATA
+                    rgb, invalid = reader.read(window)
+                    rgb[:, invalid] = OUTPUT_NODATA
                     dst.write(rgb, window=window)
                     progress.update((i + 1) / len(windows),
                                     f"pseudo-RGB: block {i + 1}/{len(windows)}")
