@@ -78,21 +78,35 @@ def check_output_path(path: str, inputs: Sequence[str], param: str = "OUTPUT") -
 
 
 @contextlib.contextmanager
-def atomic_output(path: str) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; move it into place only if the block
-    succeeds, delete it (and GDAL's sidecars) otherwise."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".tif", dir=folder)
-    os.close(fd)
+def atomic_outputs(paths: Sequence[str]) -> Iterator[list[str]]:
+    """Yield one temporary path beside each of ``paths``; move them all into place only if
+    the block succeeds, delete them (and GDAL's sidecars) otherwise."""
+    temps = []
     try:
-        yield tmp
-        os.replace(tmp, path)
-        if os.path.exists(tmp + ".aux.xml"):
-            os.replace(tmp + ".aux.xml", path + ".aux.xml")
+        for path in paths:
+            fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".tif",
+                                       dir=os.path.dirname(os.path.abspath(path)))
+            os.close(fd)
+            temps.append(tmp)
+        yield list(temps)
+        for tmp, path in zip(temps, paths, strict=True):
+            os.replace(tmp, path)
+            if os.path.exists(tmp + ".aux.xml"):
+                os.replace(tmp + ".aux.xml", path + ".aux.xml")
+            elif os.path.exists(path + ".aux.xml"):
+                os.remove(path + ".aux.xml")  # a stale legend of an earlier output
     finally:
-        for leftover in (tmp, tmp + ".aux.xml", tmp + ".msk"):
-            if os.path.exists(leftover):
-                os.remove(leftover)
+        for tmp in temps:
+            for leftover in (tmp, tmp + ".aux.xml", tmp + ".msk"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[str]:
+    """:func:`atomic_outputs` for a single file."""
+    with atomic_outputs([path]) as (tmp,):
+        yield tmp
 
 
 def row_windows(height: int, width: int, bytes_per_pixel: int,

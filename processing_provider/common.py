@@ -1,14 +1,25 @@
 """What every algorithm shares: running core with QGIS feedback, turning core's
-errors into Processing errors, and the provider's icon."""
+errors into Processing errors, plugin settings, output styling and the icon."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Optional, TypeVar
 
-from qgis.core import QgsProcessingException, QgsProcessingFeedback
-from qgis.PyQt.QtGui import QIcon
+from qgis.core import (
+    QgsColorRampShader,
+    QgsPalettedRasterRenderer,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsRasterLayer,
+    QgsRasterShader,
+    QgsRectangle,
+    QgsSingleBandPseudoColorRenderer,
+    QgsStyle,
+)
+from qgis.PyQt.QtGui import QColor, QIcon
 
 from ..core.errors import Cancelled, UserInputError
 from ..core.progress import Progress
@@ -46,3 +57,121 @@ def run_core(feedback: QgsProcessingFeedback, func: Callable[..., T], *args, **k
         raise QgsProcessingException(str(exc)) from None
     except Cancelled:
         raise QgsProcessingException("Cancelled: no output was written.") from None
+
+
+# ------------------------------------------------------------------------- settings
+
+# Shown under Settings ▸ Options ▸ Processing ▸ Providers ▸ SPECIAL hyperspectral.
+CACHE_SETTING = "SPECIAL_CLIP_CACHE"
+
+
+def register_settings(provider_name: str, provider_icon) -> None:
+    from processing.core.ProcessingConfig import ProcessingConfig, Setting
+
+    from ..core.clip_backbone import default_cache_dir
+
+    ProcessingConfig.settingIcons[provider_name] = provider_icon
+    ProcessingConfig.addSetting(Setting(
+        provider_name, CACHE_SETTING, "Folder for downloaded CLIP weights",
+        default_cache_dir(), valuetype=Setting.FOLDER))
+    ProcessingConfig.readSettings()
+
+
+def unregister_settings() -> None:
+    from processing.core.ProcessingConfig import ProcessingConfig
+
+    ProcessingConfig.removeSetting(CACHE_SETTING)
+
+
+def clip_cache_dir() -> Optional[str]:
+    """The weights cache folder of the Processing options, or None for core's default
+    (environment variable SPECIAL_QGIS_CLIP_CACHE, else ~/.cache/special_qgis/clip)."""
+    try:
+        from processing.core.ProcessingConfig import ProcessingConfig
+
+        return ProcessingConfig.getSetting(CACHE_SETTING) or None
+    except Exception:  # noqa: BLE001 (Processing not initialised: use core's default)
+        return None
+
+
+# -------------------------------------------------------------------------- styling
+
+_post_processors = []  # QGIS does not keep the Python objects alive: we must.
+
+
+class _RasterStyler(QgsProcessingLayerPostProcessorInterface):
+    def __init__(self, apply: Callable[[QgsRasterLayer], None]) -> None:
+        super().__init__()
+        self._apply = apply
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802
+        if isinstance(layer, QgsRasterLayer):
+            self._apply(layer)
+            layer.triggerRepaint()
+
+
+def _on_load(context, path: str, name: str, apply: Callable[[QgsRasterLayer], None]) -> None:
+    if not context.willLoadLayerOnCompletion(path):
+        return
+    details = context.layerToLoadOnCompletionDetails(path)
+    details.name = name
+    styler = _RasterStyler(apply)
+    _post_processors.append(styler)
+    details.setPostProcessor(styler)
+
+
+def style_class_raster(context, path: str, name: str, names: Sequence[str],
+                       colours: Sequence[Sequence[int]]) -> None:
+    """Show ``path`` as a paletted layer with the class names as legend labels."""
+    def apply(layer):
+        classes = [QgsPalettedRasterRenderer.Class(i, QColor(*rgb[:3]), label)
+                   for i, (label, rgb) in enumerate(zip(names, colours, strict=True), start=1)]
+        layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+
+    _on_load(context, path, name, apply)
+
+
+def style_confidence_raster(context, path: str, name: str) -> None:
+    """Show a [0, 1] confidence raster with a viridis ramp (dark = unsure)."""
+    def apply(layer):
+        ramp = QgsStyle.defaultStyle().colorRamp("Viridis")
+        shader_fn = QgsColorRampShader(0.0, 1.0, ramp)
+        shader_fn.classifyColorRamp(5, -1, QgsRectangle(), None)
+        shader = QgsRasterShader(0.0, 1.0)
+        shader.setRasterShaderFunction(shader_fn)
+        renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader)
+        renderer.setClassificationMin(0.0)
+        renderer.setClassificationMax(1.0)
+        layer.setRenderer(renderer)
+
+    _on_load(context, path, name, apply)
+
+
+# ----------------------------------------------------------------- shared parameters
+
+WAVELENGTHS_HELP = (
+    "<b>Band wavelengths</b>: band centres in nm, comma-separated, one per band. Leave "
+    "empty to read them from the raster's metadata (ENVI header 'wavelength' and "
+    "'wavelength units', or GDAL band metadata 'wavelength' + 'wavelength_units', or "
+    "IMAGERY/CENTRAL_WAVELENGTH_UM). Numbers below 100 without units are taken as "
+    "micrometres.\n"
+    "<b>Target wavelengths</b>: nm, default 655,553,451 (red, green, blue).\n"
+)
+
+
+def add_wavelength_parameters(alg, advanced: bool = False) -> None:
+    """WAVELENGTHS and TARGET_WAVELENGTHS, as every algorithm that makes a pseudo-RGB has them."""
+    from qgis.core import QgsProcessingParameterDefinition, QgsProcessingParameterString
+
+    params = [
+        QgsProcessingParameterString(
+            "WAVELENGTHS", "Band wavelengths (nm, comma-separated; empty = from metadata)",
+            optional=True),
+        QgsProcessingParameterString(
+            "TARGET_WAVELENGTHS", "Target wavelengths of the pseudo-RGB (nm)",
+            defaultValue="655,553,451"),
+    ]
+    for param in params:
+        if advanced:
+            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        alg.addParameter(param)

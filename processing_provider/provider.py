@@ -2,7 +2,8 @@
 
 from qgis.core import QgsProcessingProvider
 
-from .common import icon
+from .common import icon, register_settings, unregister_settings
+from .pseudolabel import PseudoLabelAlgorithm
 from .pseudorgb import PseudoRgbAlgorithm
 
 
@@ -19,8 +20,16 @@ class SpecialProvider(QgsProcessingProvider):
     def icon(self):
         return icon()
 
+    def load(self):
+        register_settings(self.name(), self.icon())
+        self.refreshAlgorithms()
+        return True
+
+    def unload(self):
+        unregister_settings()
+
     def loadAlgorithms(self):  # noqa: N802
-        for alg in (PseudoRgbAlgorithm(),):
+        for alg in (PseudoRgbAlgorithm(), PseudoLabelAlgorithm()):
             self.addAlgorithm(alg)
 
     def supportedOutputRasterLayerExtensions(self):  # noqa: N802

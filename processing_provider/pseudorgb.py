@@ -4,11 +4,10 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
 )
 
 from ..core import pseudo_rgb
-from .common import icon, run_core
+from .common import WAVELENGTHS_HELP, add_wavelength_parameters, icon, run_core
 
 
 class PseudoRgbAlgorithm(QgsProcessingAlgorithm):
@@ -39,13 +38,8 @@ class PseudoRgbAlgorithm(QgsProcessingAlgorithm):
             "sensor's range takes the edge band). The values are interpolated radiance or "
             "reflectance, not stretched.\n\n"
             "<b>Input raster</b>: any GDAL raster with at least 2 bands (GeoTIFF, ENVI...).\n"
-            "<b>Band wavelengths</b>: band centres in nm, comma-separated, one per band. "
-            "Leave empty to read them from the raster's metadata (ENVI header "
-            "'wavelength' and 'wavelength units', or GDAL band metadata 'wavelength' + "
-            "'wavelength_units', or IMAGERY/CENTRAL_WAVELENGTH_UM). Numbers below 100 "
-            "without units are taken as micrometres.\n"
-            "<b>Target wavelengths</b>: nm, default 655,553,451 (red, green, blue).\n\n"
-            "Output: Float32 GeoTIFF on the input's grid (CRS, geotransform, size). A "
+            + WAVELENGTHS_HELP +
+            "\nOutput: Float32 GeoTIFF on the input's grid (CRS, geotransform, size). A "
             "pixel that is nodata in any input band is nodata (NaN) in the output."
         )
 
@@ -54,11 +48,7 @@ class PseudoRgbAlgorithm(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster"))
-        self.addParameter(QgsProcessingParameterString(
-            self.WAVELENGTHS, "Band wavelengths (nm, comma-separated; empty = from metadata)",
-            optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.TARGET_WAVELENGTHS, "Target wavelengths (nm)", defaultValue="655,553,451"))
+        add_wavelength_parameters(self)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Pseudo-RGB"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802

@@ -46,3 +46,43 @@ def qgis_process():
                               timeout=timeout)
 
     return run
+
+
+TINY_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8,
+                   "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2,
+                 "layers": 2},
+}
+TINY_NAME = "special-tiny-vit"
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    """A tiny open_clip ViT (real architecture, random weights) saved as checkpoint files
+    and registered the way users register extra architectures (SPECIAL_QGIS_MODEL_CONFIGS),
+    so subprocesses such as qgis_process see it too."""
+    import json
+    from types import SimpleNamespace
+
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    folder = tmp_path_factory.mktemp("tiny_clip")
+    configs = folder / "configs"
+    configs.mkdir()
+    (configs / f"{TINY_NAME}.json").write_text(json.dumps(TINY_CONFIG))
+    wider = dict(TINY_CONFIG, vision_cfg=dict(TINY_CONFIG["vision_cfg"], width=96))
+    (configs / f"{TINY_NAME}-wide.json").write_text(json.dumps(wider))
+    os.environ["SPECIAL_QGIS_MODEL_CONFIGS"] = str(configs)
+    open_clip.add_model_config(str(configs))
+    torch.manual_seed(0)
+    model = open_clip.create_model(TINY_NAME).eval()
+    checkpoint = folder / "tiny.pt"
+    torch.save(model.state_dict(), checkpoint)
+    safetensors = folder / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(safetensors))
+    return SimpleNamespace(name=TINY_NAME, wide=f"{TINY_NAME}-wide", checkpoint=str(checkpoint),
+                           safetensors=str(safetensors), model=model, patch=8)
