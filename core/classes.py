@@ -118,6 +118,9 @@ def read_class_metadata(path: str) -> tuple[list[str], list[tuple[int, int, int]
 
     ds = gdal.Open(path)
     band = ds.GetRasterBand(1)
+    # GDAL 3.6's GeoTIFF driver loads the .aux.xml lazily and GetCategoryNames alone does
+    # not trigger it; reading the description does.
+    band.GetDescription()
     names = list(band.GetCategoryNames() or [])[1:]
     table = band.GetColorTable()
     rgb = []

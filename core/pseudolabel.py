@@ -248,18 +248,21 @@ class DenseSegmenter:
         o = self.options
         return [plan_tile(core, shape, s, o.window, o.stride, self.radius) for s in o.scales]
 
-    def tile_probabilities(self, core: tuple, shape: tuple, read_rgb, on_batch) -> np.ndarray:
+    def tile_probabilities(self, core: tuple, shape: tuple, read_rgb, on_batch):
         """Fused class probabilities (C, rows, cols), a tensor on the model's device, for
         the tile ``core`` (y0, y1, x0, x1).
 
         ``read_rgb(y0, y1, x0, x1)`` returns the normalised [0, 1] RGB of an original
         window; ``on_batch(n)`` is called after each batch of n windows.
         """
+        import torch
+
         fused = None
-        for plan in self.plans(core, shape):
-            probs = self._scale_probabilities(plan, core, shape, read_rgb, on_batch)
-            fused = probs if fused is None else fused.add_(probs)
-        return fused / len(self.options.scales)
+        with torch.inference_mode():
+            for plan in self.plans(core, shape):
+                probs = self._scale_probabilities(plan, core, shape, read_rgb, on_batch)
+                fused = probs if fused is None else fused.add_(probs)
+            return fused.div_(len(self.options.scales))
 
     def _scale_probabilities(self, plan: _ScalePlan, core, shape, read_rgb, on_batch):
         import torch

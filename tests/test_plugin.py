@@ -9,6 +9,8 @@ import special_qgis
 
 from conftest import REPO
 
+ALGORITHMS = ["special:pseudolabel", "special:pseudorgb"]
+
 
 def _special_registered():
     return QgsApplication.processingRegistry().providerById("special") is not None
@@ -18,20 +20,24 @@ def test_desktop_lifecycle(qgis_iface, qgis_processing):
     plugin = special_qgis.classFactory(qgis_iface)
     assert not _special_registered()
     plugin.initGui()  # desktop QGIS calls only initGui
-    provider = QgsApplication.processingRegistry().providerById("special")
-    assert provider is not None
-    assert [a.id() for a in provider.algorithms()] == ["special:pseudorgb"]
-    assert not provider.icon().isNull()
-    plugin.unload()
+    try:
+        provider = QgsApplication.processingRegistry().providerById("special")
+        assert provider is not None
+        assert sorted(a.id() for a in provider.algorithms()) == ALGORITHMS
+        assert not provider.icon().isNull()
+    finally:
+        plugin.unload()
     assert not _special_registered()
 
 
 def test_qgis_process_lifecycle(qgis_processing):
     plugin = special_qgis.classFactory(None)  # qgis_process passes no iface
     plugin.initProcessing()
-    plugin.initProcessing()  # idempotent: no duplicate-id failure
-    assert _special_registered()
-    plugin.unload()
+    try:
+        plugin.initProcessing()  # idempotent: no duplicate-id failure
+        assert _special_registered()
+    finally:
+        plugin.unload()
     assert not _special_registered()
 
 
@@ -53,3 +59,28 @@ def test_help_names_every_parameter(provider):
     assert names == ["INPUT", "WAVELENGTHS", "TARGET_WAVELENGTHS", "OUTPUT"]
     assert alg.parameterDefinition("TARGET_WAVELENGTHS").defaultValue() == "655,553,451"
     assert "nodata" in alg.shortHelpString()
+
+
+def test_pseudolabel_interface(provider):
+    """The contract scripts depend on (DESIGN.md §4)."""
+    alg = QgsApplication.processingRegistry().algorithmById("special:pseudolabel")
+    names = [p.name() for p in alg.parameterDefinitions()]
+    for name in ("INPUT", "CLASSES", "CLASSES_FILE", "MODEL", "PRETRAINED", "SCALES", "WINDOW",
+                 "STRIDE", "DEVICE", "OUTPUT_LABELS", "OUTPUT_CONFIDENCE",
+                 "OUTPUT_PROBABILITIES"):
+        assert name in names
+    defaults = {p.name(): p.defaultValue() for p in alg.parameterDefinitions()}
+    assert (defaults["MODEL"], defaults["PRETRAINED"], defaults["SCALES"], defaults["WINDOW"],
+            defaults["STRIDE"], defaults["DEVICE"]) == ("ViT-B-16", "openai", "1,2", 224, 112,
+                                                         "auto")
+    assert "guided filter" in alg.shortHelpString()
+
+
+def test_cache_folder_setting(provider, monkeypatch, tmp_path):
+    """The weights cache folder is a Processing option of the provider."""
+    from processing.core.ProcessingConfig import ProcessingConfig
+
+    from special_qgis.processing_provider import common
+
+    ProcessingConfig.setSettingValue(common.CACHE_SETTING, str(tmp_path))
+    assert common.clip_cache_dir() == str(tmp_path)

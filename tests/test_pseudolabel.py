@@ -56,7 +56,12 @@ def test_processing_outputs(provider, tmp_path, tiny_clip):
     np.testing.assert_allclose(conf[0][~invalid], s[-1] - s[-2], atol=1e-6)
     assert descriptions == ("water", "trees", "roofs", "asphalt")
 
-    band = gdal.Open(out["labels"]).GetRasterBand(1)
+    names, rgb = classes.read_class_metadata(out["labels"])
+    assert names == ["water", "trees", "roofs", "asphalt"]
+    assert rgb[:4] == [tuple(c) for c in classes.colours(4)]
+    ds = gdal.Open(out["labels"])  # keep the dataset alive while its band is used
+    band = ds.GetRasterBand(1)
+    band.GetDescription()  # loads the .aux.xml (see classes.read_class_metadata)
     assert band.GetCategoryNames() == ["no data", "water", "trees", "roofs", "asphalt"]
     table = band.GetColorTable()
     assert table.GetColorEntry(0)[3] == 0
@@ -80,8 +85,8 @@ def test_rgb_input_with_nodata_holes_and_classes_file(provider, tmp_path, tiny_c
     labels, _, _ = _grid(str(tmp_path / "l.tif"), 41, 33)
     assert (labels[0, 10:14, 20:25] == 0).all()
     assert (labels[0][labels[0] > 0] <= 3).all() and (labels[0] > 0).sum() == 33 * 41 - 20
-    assert gdal.Open(str(tmp_path / "l.tif")).GetRasterBand(1).GetCategoryNames()[1:] == [
-        "water", "grass", "buildings"]
+    names, _ = classes.read_class_metadata(str(tmp_path / "l.tif"))
+    assert names == ["water", "grass", "buildings"]
 
 
 def test_real_vit_b16_architecture_end_to_end(tmp_path):

@@ -45,8 +45,11 @@ def test_patch_and_cls_embeddings(tiny_clip):
     visual = tiny_clip.model.visual
     images = torch.randn(2, 3, 32, 32)
     captured = {}
-    hook = visual.transformer.resblocks[-1].register_forward_hook(
-        lambda mod, args, out: captured.setdefault("x", args[0]))
+
+    def keep_input(module, args, output):
+        captured["x"] = args[0]  # returns None: the block's output is left alone
+
+    hook = visual.transformer.resblocks[-1].register_forward_hook(keep_input)
     with torch.no_grad():
         expected_cls = tiny_clip.model.encode_image(images)  # the unmodified model
         hook.remove()
