@@ -8,6 +8,7 @@ resampling, so the tiled result equals a whole-scene run (for scales p/q with q 
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 from collections.abc import Sequence
@@ -90,29 +91,51 @@ def _box_mean(x, r: int):
     import torch
 
     out_dtype = x.dtype
-    x = x.double()
     for dim in (-1, -2):
         n = x.shape[dim]
-        c = torch.cumsum(x, dim=dim)
+        c = torch.cumsum(x, dim=dim, dtype=torch.float64)
         c = torch.cat([torch.zeros_like(c.narrow(dim, 0, 1)), c], dim=dim)
         idx = torch.arange(n, device=x.device)
         hi = (idx + r + 1).clamp(max=n)
         lo = (idx - r).clamp(min=0)
         shape = [1] * x.dim()
         shape[dim] = n
-        x = (c.index_select(dim, hi) - c.index_select(dim, lo)) / (hi - lo).reshape(shape)
+        x = c.index_select(dim, hi)
+        x -= c.index_select(dim, lo)
+        del c
+        x /= (hi - lo).reshape(shape)
     return x.to(out_dtype)
 
 
-def guided_filter(guide, src, radius: int, eps: float = GUIDED_EPS):
+def guided_filter(guide, src, radius: int, eps: float = GUIDED_EPS, strip: int = 512):
     """He et al.'s guided filter with a colour guide. guide (3, H, W) in [0, 1],
-    src (C, H, W); returns (C, H, W) float32 following the guide's edges.
+    src (C, H, W) float32, filtered in place (and returned) following the guide's edges.
 
-    Works one map at a time, with the 3×3 covariance inverted in closed form, so the
-    extra memory is about 20 maps of (H, W) whatever C is.
+    Runs in strips of ``strip`` rows with a halo of 2·radius rows (the reach of the two
+    nested box filters), which gives exactly the whole-image result in bounded memory.
     """
-    import torch
+    height = guide.shape[1]
+    halo = 2 * radius
+    if height <= strip + 2 * halo:
+        return _guided_block(guide, src, radius, eps)
+    originals = None  # the halo rows above the strip, as they were before filtering
+    for y0 in range(0, height, strip):
+        y1 = min(y0 + strip, height)
+        a, b = max(0, y0 - halo), min(height, y1 + halo)
+        block = src[:, a:b].clone()
+        if originals is not None:
+            block[:, :y0 - a] = originals
+        # The next strip's halo, taken from this unfiltered block (src rows above y0 are
+        # already filtered).
+        originals = block[:, max(0, y1 - halo) - a:y1 - a].clone()
+        _guided_block(guide[:, a:b], block, radius, eps)
+        src[:, y0:y1] = block[:, y0 - a:y1 - a]
+    return src
 
+
+def _guided_block(guide, src, radius: int, eps: float):
+    """The guided filter on one block, one class map at a time, with the 3×3 covariance
+    inverted in closed form: about 20 extra maps of the block whatever C is."""
     g = guide.float()
     mean = [_box_mean(g[i], radius) for i in range(3)]
     pairs = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
@@ -126,16 +149,15 @@ def guided_filter(guide, src, radius: int, eps: float = GUIDED_EPS):
     inv = [m / det for m in inv]
     del det
     rows = ((inv[0], inv[1], inv[2]), (inv[1], inv[3], inv[4]), (inv[2], inv[4], inv[5]))
-    out = torch.empty(src.shape, dtype=torch.float32, device=src.device)
     for k in range(src.shape[0]):                                    # one class at a time
-        p = src[k].float()
+        p = src[k]
         mean_p = _box_mean(p, radius)
         cov = [_box_mean(g[i] * p, radius) - mean[i] * mean_p for i in range(3)]
         coef = [r0 * cov[0] + r1 * cov[1] + r2 * cov[2] for r0, r1, r2 in rows]
         offset = mean_p - sum(coef[i] * mean[i] for i in range(3))
-        out[k] = sum(_box_mean(coef[i], radius) * g[i] for i in range(3)) + _box_mean(
+        src[k] = sum(_box_mean(coef[i], radius) * g[i] for i in range(3)) + _box_mean(
             offset, radius)
-    return out
+    return src
 
 
 # ---------------------------------------------------------------------------- geometry
@@ -179,6 +201,23 @@ def plan_tile(core: tuple, shape: tuple, scale: float, window: int, stride: int,
     return _ScalePlan(scale, ry + rx, oy + ox, ys, xs)
 
 
+def _release_freed_memory() -> None:
+    """Give the heap's freed pages back to the system after each big tile. glibc keeps
+    them otherwise, and the fragments of one tile's buffers add up over a large scene."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
+def _softmax_(logits):
+    """Softmax over dim 0, in place (saves a copy of C maps on big tiles)."""
+    logits -= logits.max(dim=0, keepdim=True).values
+    logits.exp_()
+    logits /= logits.sum(dim=0, keepdim=True)
+    return logits
+
+
 def _tiles(shape: tuple, tile: int) -> list[tuple]:
     return [(y, min(y + tile, shape[0]), x, min(x + tile, shape[1]))
             for y in range(0, shape[0], tile) for x in range(0, shape[1], tile)]
@@ -192,7 +231,7 @@ class _Normaliser:
 
     def __init__(self, reader: pseudo_rgb.PlanReader, shape: tuple, progress: Progress) -> None:
         height, width = shape
-        step = max(1, int(math.sqrt(height * width / _MAX_SAMPLES)))
+        step = max(1, math.ceil(math.sqrt(height * width / _MAX_SAMPLES)))
         samples = []
         windows = raster_io.row_windows(height, width, reader.bytes_per_pixel)
         for i, window in enumerate(windows):
@@ -262,6 +301,7 @@ class DenseSegmenter:
             for plan in self.plans(core, shape):
                 probs = self._scale_probabilities(plan, core, shape, read_rgb, on_batch)
                 fused = probs if fused is None else fused.add_(probs)
+                _release_freed_memory()
             return fused.div_(len(self.options.scales))
 
     def _scale_probabilities(self, plan: _ScalePlan, core, shape, read_rgb, on_batch):
@@ -314,9 +354,9 @@ class DenseSegmenter:
                 on_batch(len(chunk))
             logits = acc.div_(count.clamp_(min=1))
             del acc, count
-            logits = guided_filter(guide, logits, self.radius)
-            probs = torch.softmax(logits, dim=0)
-            del logits, guide
+            guided_filter(guide, logits, self.radius)
+            del guide
+            probs = _softmax_(logits)
             if s != 1.0:
                 probs = F.interpolate(probs[None], scale_factor=1 / s, mode="bilinear",
                                       align_corners=False, recompute_scale_factor=False,

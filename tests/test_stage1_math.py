@@ -243,3 +243,13 @@ def test_tiled_equals_whole_scene(tmp_path, tiny_clip, scales):
     tiled = _run_probs(tmp_path, src, tiny_clip, scales, "tiled", tile=32, window=24,
                        stride=12)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_guided_filter_in_strips_equals_whole():
+    rng = np.random.default_rng(5)
+    guide = torch.tensor(rng.random((3, 61, 23)), dtype=torch.float32)
+    src = torch.tensor(rng.random((4, 61, 23)) * 20, dtype=torch.float32)
+    whole = pseudolabel.guided_filter(guide, src.clone(), 3, strip=1000)
+    for strip in (5, 8, 13):
+        strips = pseudolabel.guided_filter(guide, src.clone(), 3, strip=strip)
+        torch.testing.assert_close(strips, whole, rtol=1e-5, atol=1e-4)
