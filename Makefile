@@ -57,5 +57,8 @@ package:
 clean:
 	rm -rf build dist $(PROFILE) .qgis-settings .pytest_cache .ruff_cache
 
+# Benchmarks (minutes on a 2-core CPU): pseudo-RGB throughput and memory, stage I speed
+# against the matmul rate and memory. On a GPU: $(PY) bench/bench_stage1.py --device cuda
 bench:
 	$(PY) bench/bench_pseudorgb.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_stage1.py

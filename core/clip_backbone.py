@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import UserInputError
+from .memory import release_freed_memory
 from .progress import Progress, as_progress
 
 DEFAULT_MODEL = "ViT-B-16"
@@ -274,6 +275,7 @@ def load(model_name: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINED,
             f"({type(exc).__name__}: {str(exc)[:200]})."
         ) from None
     model.eval()
+    release_freed_memory()  # the checkpoint's tensors were a second copy of the weights
     visual = model.visual
     patch = visual.patch_size
     pre = open_clip.get_model_preprocess_cfg(model)

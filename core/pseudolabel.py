@@ -8,7 +8,6 @@ resampling, so the tiled result equals a whole-scene run (for scales p/q with q 
 
 from __future__ import annotations
 
-import ctypes
 import math
 import os
 from collections.abc import Sequence
@@ -23,12 +22,13 @@ from rasterio.windows import Window
 from . import classes as classes_mod
 from . import clip_backbone, pseudo_rgb, raster_io, wavelengths
 from .errors import UserInputError
+from .memory import release_freed_memory
 from .progress import Progress, as_progress
 
 DEFAULT_SCALES = (1.0, 2.0)
 DEFAULT_WINDOW = 224
 DEFAULT_STRIDE = 112
-DEFAULT_TILE = 1024
+DEFAULT_TILE = 768
 QUANTILES = (0.001, 0.999)
 GUIDED_EPS = 0.01
 _MAX_SAMPLES = 2_000_000
@@ -201,15 +201,6 @@ def plan_tile(core: tuple, shape: tuple, scale: float, window: int, stride: int,
     return _ScalePlan(scale, ry + rx, oy + ox, ys, xs)
 
 
-def _release_freed_memory() -> None:
-    """Give the heap's freed pages back to the system after each big tile. glibc keeps
-    them otherwise, and the fragments of one tile's buffers add up over a large scene."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
-
-
 def _softmax_(logits):
     """Softmax over dim 0, in place (saves a copy of C maps on big tiles)."""
     logits -= logits.max(dim=0, keepdim=True).values
@@ -301,7 +292,7 @@ class DenseSegmenter:
             for plan in self.plans(core, shape):
                 probs = self._scale_probabilities(plan, core, shape, read_rgb, on_batch)
                 fused = probs if fused is None else fused.add_(probs)
-                _release_freed_memory()
+                release_freed_memory()
             return fused.div_(len(self.options.scales))
 
     def _scale_probabilities(self, plan: _ScalePlan, core, shape, read_rgb, on_batch):

@@ -111,6 +111,12 @@ class _RasterStyler(QgsProcessingLayerPostProcessorInterface):
 
 
 def _on_load(context, path: str, name: str, apply: Callable[[QgsRasterLayer], None]) -> None:
+    """Style ``path`` now (a default .qml beside it, which QGIS applies whenever the file is
+    opened later, from any route) and when Processing loads it into the project."""
+    layer = QgsRasterLayer(path, name, "gdal")
+    if layer.isValid():
+        apply(layer)
+        layer.saveDefaultStyle()
     if not context.willLoadLayerOnCompletion(path):
         return
     details = context.layerToLoadOnCompletionDetails(path)

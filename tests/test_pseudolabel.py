@@ -180,3 +180,41 @@ def test_qgis_process_pseudolabel(qgis_process, tmp_path, tiny_clip):
     assert res.returncode != 0
     assert "are not in the cache folder" in res.stdout + res.stderr
     assert not (tmp_path / "x.tif").exists() and not (tmp_path / "y.tif").exists()
+
+
+def test_outputs_load_styled(provider, tmp_path, tiny_clip, qgis_new_project):
+    """Loaded from the Toolbox or opened later, the labels show the class names."""
+    import processing
+    from qgis.core import QgsPalettedRasterRenderer, QgsProject, QgsRasterLayer
+
+    src = write_gtiff(str(tmp_path / "c.tif"), make_cube(bands=12, rows=30, cols=30), WL)
+    labels, conf = str(tmp_path / "l.tif"), str(tmp_path / "c2.tif")
+    processing.runAndLoadResults("special:pseudolabel", {
+        "INPUT": src, "CLASSES": "water;trees,forest;roofs", "MODEL": tiny_clip.name,
+        "PRETRAINED": tiny_clip.checkpoint, "WINDOW": 16, "STRIDE": 8,
+        "OUTPUT_LABELS": labels, "OUTPUT_CONFIDENCE": conf})
+    loaded = {layer.name(): layer for layer in QgsProject.instance().mapLayers().values()}
+    renderer = loaded["Pseudo-labels"].renderer()
+    assert isinstance(renderer, QgsPalettedRasterRenderer)
+    assert [c.label for c in renderer.classes()] == ["water", "trees", "roofs"]
+    assert [c.value for c in renderer.classes()] == [1, 2, 3]
+    assert loaded["Pseudo-label confidence"].renderer().type() == "singlebandpseudocolor"
+
+    again = QgsRasterLayer(labels, "opened later")  # picks up the .qml written beside it
+    assert os.path.exists(str(tmp_path / "l.qml"))
+    assert [c.label for c in again.renderer().classes()] == ["water", "trees", "roofs"]
+
+
+def test_other_vit_sizes(tmp_path):
+    """ViT-B-32 (patch 32): the dense path works for other open_clip ViTs."""
+    import open_clip
+    import torch
+
+    from special_qgis.core import dense_clip
+
+    model = open_clip.create_model("ViT-B-32").eval()
+    with torch.no_grad():
+        patches, cls_embed = dense_clip.patch_and_cls_embeddings(model.visual,
+                                                                 torch.randn(1, 3, 224, 160))
+        expected = model.encode_image(torch.randn(1, 3, 224, 224))
+    assert patches.shape == (1, 7, 5, 512) and cls_embed.shape == expected.shape
