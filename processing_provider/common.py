@@ -10,6 +10,7 @@ from typing import Optional, TypeVar
 from qgis.core import (
     QgsColorRampShader,
     QgsPalettedRasterRenderer,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
@@ -33,6 +34,34 @@ if not os.path.exists(ICON_PATH):  # plugin ZIP layout: icon.png next to process
 
 def icon() -> QIcon:
     return QIcon(ICON_PATH)
+
+
+class SpecialAlgorithm(QgsProcessingAlgorithm):
+    """What every algorithm of the provider shares: id, title, group and icon come from
+    class attributes; the help and the parameters stay in each algorithm's module."""
+
+    ALG_ID = ""
+    TITLE = ""
+    GROUPS = {"tools": "Hyperspectral tools", "special": "SPECIAL classification"}
+    GROUP = "special"
+
+    def name(self):
+        return self.ALG_ID
+
+    def displayName(self):  # noqa: N802
+        return self.TITLE
+
+    def group(self):
+        return self.GROUPS[self.GROUP]
+
+    def groupId(self):  # noqa: N802
+        return self.GROUP
+
+    def icon(self):
+        return icon()
+
+    def createInstance(self):  # noqa: N802
+        return type(self)()
 
 
 def progress_for(feedback: QgsProcessingFeedback) -> Progress:

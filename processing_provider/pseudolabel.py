@@ -1,7 +1,6 @@
 """special:pseudolabel — CLIP pseudo-labels with resolution scaling (SPECIAL stage I)."""
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
@@ -15,9 +14,9 @@ from ..core import clip_backbone, pseudolabel
 from ..core.errors import UserInputError
 from .common import (
     WAVELENGTHS_HELP,
+    SpecialAlgorithm,
     add_wavelength_parameters,
     clip_cache_dir,
-    icon,
     run_core,
     style_class_raster,
     style_confidence_raster,
@@ -43,7 +42,9 @@ STAGE_I_HELP = (
 )
 
 
-class PseudoLabelAlgorithm(QgsProcessingAlgorithm):
+class PseudoLabelAlgorithm(SpecialAlgorithm):
+    ALG_ID = "pseudolabel"
+    TITLE = "CLIP pseudo-labels (stage I)"
     INPUT = "INPUT"
     CLASSES = "CLASSES"
     CLASSES_FILE = "CLASSES_FILE"
@@ -56,21 +57,6 @@ class PseudoLabelAlgorithm(QgsProcessingAlgorithm):
     OUTPUT_LABELS = "OUTPUT_LABELS"
     OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
-
-    def name(self):
-        return "pseudolabel"
-
-    def displayName(self):  # noqa: N802
-        return "CLIP pseudo-labels (stage I)"
-
-    def group(self):
-        return "SPECIAL classification"
-
-    def groupId(self):  # noqa: N802
-        return "special"
-
-    def icon(self):
-        return icon()
 
     def shortHelpString(self):  # noqa: N802
         return (
@@ -90,9 +76,6 @@ class PseudoLabelAlgorithm(QgsProcessingAlgorithm):
             "input nodata pixels stay nodata. Random or unsuitable weights give meaningless "
             "maps: use real CLIP weights."
         )
-
-    def createInstance(self):  # noqa: N802
-        return PseudoLabelAlgorithm()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster"))

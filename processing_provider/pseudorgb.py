@@ -1,35 +1,22 @@
 """special:pseudorgb — a 3-band pseudo-RGB interpolated from a hyperspectral raster."""
 
 from qgis.core import (
-    QgsProcessingAlgorithm,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
 )
 
 from ..core import pseudo_rgb
-from .common import WAVELENGTHS_HELP, add_wavelength_parameters, icon, run_core
+from .common import WAVELENGTHS_HELP, SpecialAlgorithm, add_wavelength_parameters, run_core
 
 
-class PseudoRgbAlgorithm(QgsProcessingAlgorithm):
+class PseudoRgbAlgorithm(SpecialAlgorithm):
+    ALG_ID = "pseudorgb"
+    TITLE = "Pseudo-RGB from hyperspectral raster"
+    GROUP = "tools"
     INPUT = "INPUT"
     WAVELENGTHS = "WAVELENGTHS"
     TARGET_WAVELENGTHS = "TARGET_WAVELENGTHS"
     OUTPUT = "OUTPUT"
-
-    def name(self):
-        return "pseudorgb"
-
-    def displayName(self):  # noqa: N802
-        return "Pseudo-RGB from hyperspectral raster"
-
-    def group(self):
-        return "Hyperspectral tools"
-
-    def groupId(self):  # noqa: N802
-        return "tools"
-
-    def icon(self):
-        return icon()
 
     def shortHelpString(self):  # noqa: N802
         return (
@@ -42,9 +29,6 @@ class PseudoRgbAlgorithm(QgsProcessingAlgorithm):
             "\nOutput: Float32 GeoTIFF on the input's grid (CRS, geotransform, size). A "
             "pixel that is nodata in any input band is nodata (NaN) in the output."
         )
-
-    def createInstance(self):  # noqa: N802
-        return PseudoRgbAlgorithm()
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster"))
