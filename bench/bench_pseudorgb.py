@@ -19,13 +19,15 @@ import tempfile
 
 import numpy as np
 
+# The child reports its own peak (VmHWM): getrusage's ru_maxrss survives fork and exec and
+# would report the parent's peak when that is higher.
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from special_qgis.core import pseudo_rgb
 t = time.perf_counter()
 pseudo_rgb.write_pseudo_rgb(sys.argv[1], sys.argv[2])
-print(json.dumps({"seconds": time.perf_counter() - t,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": int(hwm.split()[1]) / 1024}))
 """
 
 

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,16 @@ import time
 import numpy as np
 
 CLASSES = "water;trees,forest;meadows;roofs;asphalt,road;bare soil"
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak resident size (VmHWM). Not getrusage's ru_maxrss: that one
+    survives fork and exec, so a child would report its parent's peak when it is higher."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def vit_flops_per_window(model, window: int) -> float:
@@ -139,7 +148,7 @@ def child(args) -> None:
         os.path.join(args.workdir, "conf.tif"), args.probabilities, model_name="ViT-B-16",
         pretrained=args.checkpoint, device=args.device, scales=args.scales)
     out = {"windows": result.windows, "setup_s": setup, "seconds": time.perf_counter() - t,
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+           "peak_rss_mb": peak_rss_mib()}
     if args.device == "cuda":
         out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
     print(json.dumps(out))
