@@ -103,16 +103,21 @@ def is_checkpoint_path(pretrained: str) -> bool:
             or os.path.exists(pretrained))
 
 
+def _report_download(progress: Progress, label: str, done: int, total: int) -> None:
+    """Progress of a download in bytes (shown in the Processing log); honours Cancel."""
+    if total:
+        progress.update(done / total,
+                        f"downloading {label}: {done / 1e6:.0f} of {total / 1e6:.0f} MB")
+    progress.check()
+
+
 def _tqdm_reporting(progress: Progress, label: str):
     from tqdm.auto import tqdm
 
     class _Reporting(tqdm):
         def update(self, n=1):
             done = super().update(n)
-            if self.total:
-                progress.update(self.n / self.total, f"downloading {label}: "
-                                f"{self.n / 1e6:.0f} of {self.total / 1e6:.0f} MB")
-            progress.check()
+            _report_download(progress, label, self.n, self.total)
             return done
 
     return _Reporting
@@ -182,10 +187,7 @@ def _download(cfg: dict, label: str, cache_dir: str, progress: Progress) -> str:
             while chunk := src.read(1 << 20):
                 out.write(chunk)
                 done += len(chunk)
-                if total:
-                    progress.update(done / total, f"downloading {label}: "
-                                    f"{done / 1e6:.0f} of {total / 1e6:.0f} MB")
-                progress.check()
+                _report_download(progress, label, done, total)
         os.replace(partial, target)
     finally:
         if os.path.exists(partial):

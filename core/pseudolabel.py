@@ -8,6 +8,7 @@ resampling, so the tiled result equals a whole-scene run (for scales p/q with q 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Sequence
@@ -332,11 +333,8 @@ class DenseSegmenter:
                 chunk = offsets[i:i + self.batch]
                 crops = torch.stack([guide[:, y:y + win, x:x + win] for y, x in chunk])
                 crops = (crops - self.mean) / self.std
-                if self.autocast_dtype is not None:
-                    with torch.autocast("cuda", dtype=self.autocast_dtype):
-                        logits = window_logits(visual, self.classifier, crops,
-                                               self.backbone.patch_size)
-                else:
+                with (torch.autocast("cuda", dtype=self.autocast_dtype)
+                      if self.autocast_dtype is not None else contextlib.nullcontext()):
                     logits = window_logits(visual, self.classifier, crops,
                                            self.backbone.patch_size)
                 for (y, x), lg in zip(chunk, logits.float(), strict=True):
