@@ -210,3 +210,19 @@ def add_wavelength_parameters(alg, advanced: bool = False) -> None:
         if advanced:
             param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         alg.addParameter(param)
+
+
+DEVICE_HELP = ("<b>Device</b>: auto (a CUDA GPU when PyTorch sees one, else the CPU), cpu or "
+               "cuda (an error when there is no GPU).\n")
+
+
+def add_device_parameter(alg) -> None:
+    from qgis.core import QgsProcessingParameterString
+
+    alg.addParameter(QgsProcessingParameterString(
+        "DEVICE", "Device (auto, cpu or cuda)", defaultValue="auto"))
+
+
+def push_warnings(feedback, warnings: Sequence[str]) -> None:
+    for text in warnings:
+        feedback.pushWarning(text)

@@ -2,7 +2,9 @@
 
 from qgis.core import QgsProcessingProvider
 
+from .applymodel import ApplyModelAlgorithm
 from .common import icon, register_settings, unregister_settings
+from .noiserobust import NoiseRobustAlgorithm
 from .pseudolabel import PseudoLabelAlgorithm
 from .pseudorgb import PseudoRgbAlgorithm
 
@@ -29,7 +31,8 @@ class SpecialProvider(QgsProcessingProvider):
         unregister_settings()
 
     def loadAlgorithms(self):  # noqa: N802
-        for alg in (PseudoRgbAlgorithm(), PseudoLabelAlgorithm()):
+        for alg in (PseudoRgbAlgorithm(), PseudoLabelAlgorithm(), NoiseRobustAlgorithm(),
+                    ApplyModelAlgorithm()):
             self.addAlgorithm(alg)
 
     def supportedOutputRasterLayerExtensions(self):  # noqa: N802

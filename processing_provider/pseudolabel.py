@@ -13,8 +13,10 @@ from ..core import classes as classes_mod
 from ..core import clip_backbone, pseudolabel
 from ..core.errors import UserInputError
 from .common import (
+    DEVICE_HELP,
     WAVELENGTHS_HELP,
     SpecialAlgorithm,
+    add_device_parameter,
     add_wavelength_parameters,
     clip_cache_dir,
     run_core,
@@ -37,8 +39,7 @@ STAGE_I_HELP = (
     "(cubic), segmented, and the class probabilities are zoomed back and averaged.\n"
     "<b>Window / stride</b>: sliding-window size and step in pixels of the zoomed image "
     "(224 / 112); overlapping windows are averaged.\n"
-    "<b>Device</b>: auto (a CUDA GPU when PyTorch sees one, else the CPU), cpu or cuda "
-    "(an error when there is no GPU).\n"
+    + DEVICE_HELP
 )
 
 
@@ -138,8 +139,7 @@ def add_clip_parameters(alg) -> None:
                                              defaultValue=default, minValue=1)
         param.setFlags(param.flags() | advanced)
         alg.addParameter(param)
-    alg.addParameter(QgsProcessingParameterString(
-        "DEVICE", "Device (auto, cpu or cuda)", defaultValue="auto"))
+    add_device_parameter(alg)
 
 
 def clip_arguments(alg, parameters, context) -> dict:

@@ -1,0 +1,241 @@
+"""The stage II network, its input standardisation, tiled prediction and the model file.
+
+A small fully convolutional spectral–spatial network in plain PyTorch (DESIGN.md §2):
+a 1×1 spectral embedding, one 3×3 block at full resolution, two at half resolution,
+bilinear upsampling, a skip from the embedding and a 1×1 head. Its spatial context is
+kept to about 14 pixels on purpose: CLIP's errors cover whole fields, and a wide
+context lets a network learn "this place is class X" and memorise a wrong field.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from . import raster_io
+from .errors import UserInputError
+
+DEFAULT_WIDTH = 64
+# Pixels of context on each side that can change a prediction (the receptive field's
+# radius, rounded up to an even number so tiles keep the half-resolution grid aligned).
+HALO = 16
+DEFAULT_PREDICT_TILE = 512
+MODEL_FORMAT = "special_qgis stage II model"
+MODEL_VERSION = 1
+WAVELENGTH_TOLERANCE_NM = 1.0
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def build_network(bands: int, classes: int, width: int = DEFAULT_WIDTH, dropout: float = 0.1):
+    """The spectral–spatial FCN: (N, bands, H, W) standardised → (N, classes, H, W) logits."""
+    torch = _torch()
+    nn = torch.nn
+    functional = torch.nn.functional
+
+    def block(cin: int, cout: int, k: int) -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False),
+                             nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+    class SpectralSpatialNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Sequential(block(bands, width, 1), block(width, width, 1))
+            self.local = block(width, width, 3)
+            self.context = nn.Sequential(block(width, width, 3), block(width, width, 3))
+            self.fuse = block(3 * width, width, 1)
+            self.drop = nn.Dropout2d(dropout)
+            self.head = nn.Conv2d(width, classes, 1)
+
+        def forward(self, x):
+            height, width_ = x.shape[-2:]
+            # Odd sizes: pad to even so pooling covers every pixel; cropped off below.
+            pad_h, pad_w = height % 2, width_ % 2
+            if pad_h or pad_w:
+                x = functional.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+            spectral = self.embed(x)
+            local = self.local(spectral)
+            context = self.context(functional.avg_pool2d(local, 2))
+            context = functional.interpolate(context, size=local.shape[-2:], mode="bilinear",
+                                             align_corners=False)
+            out = self.head(self.drop(self.fuse(torch.cat([spectral, local, context], 1))))
+            return out[..., :height, :width_]
+
+    return SpectralSpatialNet()
+
+
+# ------------------------------------------------------------------- input standardisation
+
+@dataclass
+class BandStats:
+    """Per-band mean and standard deviation of the valid pixels, in the raster's units."""
+
+    mean: np.ndarray  # (bands,) float64
+    std: np.ndarray  # (bands,) float64
+
+    @classmethod
+    def from_samples(cls, values: np.ndarray) -> BandStats:
+        """``values``: (bands, n) valid pixels."""
+        if values.shape[1] == 0:
+            raise UserInputError("INPUT has no valid pixels: every pixel is nodata.")
+        mean = values.mean(axis=1, dtype=np.float64)
+        std = values.std(axis=1, dtype=np.float64)
+        # A constant band carries no information; dividing by 1 keeps it at 0.
+        std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+        return cls(mean, std)
+
+    def apply(self, block: np.ndarray, invalid: np.ndarray) -> np.ndarray:
+        """(bands, rows, cols) raw → float32 standardised; invalid pixels set to 0 (the mean)."""
+        out = block.astype(np.float32, copy=True)
+        out -= self.mean.astype(np.float32)[:, None, None]
+        out /= self.std.astype(np.float32)[:, None, None]
+        out[:, invalid] = 0.0
+        return out
+
+
+class CubeReader:
+    """Windowed reads of a hyperspectral raster: raw block and its invalid mask."""
+
+    def __init__(self, src: rasterio.DatasetReader) -> None:
+        self.src = src
+        self.nodatavals = [None if v is None else float(v) for v in src.nodatavals]
+        self.shape = (src.height, src.width)
+        self.bands = src.count
+
+    def read(self, y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, np.ndarray]:
+        block = self.src.read(window=Window(x0, y0, x1 - x0, y1 - y0), out_dtype="float32")
+        invalid = raster_io.invalid_mask(block, self.nodatavals)
+        invalid |= ~np.isfinite(block).all(axis=0)
+        return block, invalid
+
+
+# ----------------------------------------------------------------------- tiled prediction
+
+def tiles(shape: tuple[int, int], tile: int) -> list[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) cores covering a (rows, cols) grid; ``tile`` is made even."""
+    tile = max(2, tile - tile % 2)
+    return [(y, min(y + tile, shape[0]), x, min(x + tile, shape[1]))
+            for y in range(0, shape[0], tile) for x in range(0, shape[1], tile)]
+
+
+def predict_tiles(network, read_standardised, shape: tuple[int, int], device,
+                  tile: int = DEFAULT_PREDICT_TILE, halo: int = HALO,
+                  ) -> Iterator[tuple[tuple[int, int, int, int], np.ndarray]]:
+    """Class probabilities tile by tile: yields (core, (classes, h, w) float32).
+
+    ``read_standardised(y0, y1, x0, x1)`` gives the standardised input of a window. Each
+    tile is read with ``halo`` pixels of context (even, so the half-resolution grid of the
+    network lines up with the whole scene's), which makes the result equal to a
+    whole-scene prediction up to float rounding.
+    """
+    torch = _torch()
+    network.eval()
+    height, width = shape
+    for core in tiles(shape, tile):
+        y0, y1, x0, x1 = core
+        ry0, ry1 = max(0, y0 - halo), min(height, y1 + halo)
+        rx0, rx1 = max(0, x0 - halo), min(width, x1 + halo)
+        block = read_standardised(ry0, ry1, rx0, rx1)
+        with torch.inference_mode():
+            logits = network(torch.from_numpy(block)[None].to(device))[0]
+            probs = torch.softmax(logits, dim=0)
+            probs = probs[:, y0 - ry0:y1 - ry0, x0 - rx0:x1 - rx0]
+        yield core, probs.float().cpu().numpy()
+
+
+# ------------------------------------------------------------------------- the model file
+
+@dataclass
+class StageIIModel:
+    """A trained network with everything needed to apply it to another scene."""
+
+    network: object
+    stats: BandStats
+    class_names: list[str]
+    colours: list[tuple[int, int, int]]
+    wavelengths_nm: Optional[np.ndarray]
+    width: int = DEFAULT_WIDTH
+    info: dict = field(default_factory=dict)
+
+    @property
+    def bands(self) -> int:
+        return len(self.stats.mean)
+
+    def save(self, path: str) -> None:
+        torch = _torch()
+        state = {
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "bands": self.bands,
+            "classes": len(self.class_names),
+            "width": self.width,
+            "class_names": list(self.class_names),
+            "colours": [list(map(int, c)) for c in self.colours],
+            "band_mean": torch.from_numpy(np.asarray(self.stats.mean, dtype=np.float64)),
+            "band_std": torch.from_numpy(np.asarray(self.stats.std, dtype=np.float64)),
+            "wavelengths_nm": (None if self.wavelengths_nm is None else
+                               torch.from_numpy(np.asarray(self.wavelengths_nm, np.float64))),
+            "info": dict(self.info),
+            "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
+        }
+        torch.save(state, path)
+
+    @classmethod
+    def load(cls, path: str, param: str = "MODEL") -> StageIIModel:
+        torch = _torch()
+        if not path or not os.path.isfile(path):
+            raise UserInputError(f"{param}: the file '{path}' does not exist.")
+        not_ours = (f"{param}: '{path}' is not a special_qgis stage II model. Use the "
+                    f"OUTPUT_MODEL file written by 'Noise-robust classification' "
+                    f"(special:noiserobust).")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 (any unreadable file is the same user error)
+            raise UserInputError(not_ours) from None
+        if not isinstance(state, dict) or state.get("format") != MODEL_FORMAT:
+            raise UserInputError(not_ours)
+        if state.get("version") != MODEL_VERSION:
+            raise UserInputError(
+                f"{param}: '{path}' was written by a different version of special_qgis "
+                f"(model format {state.get('version')}, this version reads {MODEL_VERSION}). "
+                f"Train the model again with special:noiserobust.")
+        network = build_network(int(state["bands"]), int(state["classes"]), int(state["width"]))
+        network.load_state_dict(state["state_dict"])
+        network.eval()
+        wl = state["wavelengths_nm"]
+        return cls(network, BandStats(state["band_mean"].numpy(), state["band_std"].numpy()),
+                   list(state["class_names"]), [tuple(c) for c in state["colours"]],
+                   None if wl is None else wl.numpy(), int(state["width"]),
+                   dict(state.get("info", {})))
+
+    def check_input(self, bands: int, wavelengths_nm: Optional[np.ndarray],
+                    path: str) -> list[str]:
+        """Refuse a scene with other bands; returns warnings (e.g. wavelengths unknown)."""
+        if bands != self.bands:
+            raise UserInputError(
+                f"INPUT: '{path}' has {bands} bands, but the model was trained on "
+                f"{self.bands} bands. Apply it to a scene from the same sensor with the "
+                f"same band set.")
+        if self.wavelengths_nm is None or wavelengths_nm is None:
+            return [] if self.wavelengths_nm is None and wavelengths_nm is None else [
+                "The band wavelengths of the model or of INPUT are unknown, so only the band "
+                "count could be checked."]
+        diff = np.abs(np.asarray(wavelengths_nm) - self.wavelengths_nm)
+        if diff.max() > WAVELENGTH_TOLERANCE_NM:
+            band = int(diff.argmax())
+            raise UserInputError(
+                f"INPUT: band {band + 1} of '{path}' is at {wavelengths_nm[band]:.1f} nm, "
+                f"but the model's band {band + 1} is at {self.wavelengths_nm[band]:.1f} nm. "
+                f"Apply the model to a scene with the same band set.")
+        return []
+

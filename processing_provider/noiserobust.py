@@ -1,0 +1,132 @@
+"""special:noiserobust — the noise-robust network trained on pseudo-labels (SPECIAL stage II)."""
+
+from qgis.core import (
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from ..core import noiserobust
+from .common import (
+    DEVICE_HELP,
+    SpecialAlgorithm,
+    add_device_parameter,
+    push_warnings,
+    run_core,
+    style_class_raster,
+    style_confidence_raster,
+)
+
+MODEL_FILTER = "special_qgis model (*.pt)"
+_DEFAULTS = noiserobust.Schedule()
+
+SCHEDULE_HELP = (
+    "<b>Epochs</b> (20), of which <b>warm-up epochs</b> (10); <b>iterations</b> per epoch "
+    "(20). Each iteration trains on a few 128×128 crops of the scene with random 90° "
+    "rotations, flips and Gaussian noise (σ 0.1 on standardised bands); the network's "
+    "output is turned back before the loss.\n"
+    "<b>Samples per class</b> (500): every iteration, this many pixels of each pseudo-class "
+    "are drawn with probability proportional to their confidence (the random set). A class "
+    "with fewer pixels uses all of them.\n"
+    "After warm-up, every epoch the network's own best-versus-second-best margin is split, "
+    "per predicted class, by a 3-component Gaussian mixture: the highest component is the "
+    "confident set (1/5 of it is used), the lowest the hard set. Their targets are soft: "
+    "per-class Gaussian models on 5 principal components of the confident pixels' spectra. "
+    "Loss = CE(random) + 0.1·CE(hard) + 1.0·CE(confident).\n"
+    "<b>Learning rate</b> (0.001): Adam, cosine decay to a tenth of it. <b>Seed</b>: the "
+    "same seed on the same device gives the same map.\n" + DEVICE_HELP
+)
+
+
+class NoiseRobustAlgorithm(SpecialAlgorithm):
+    ALG_ID = "noiserobust"
+    TITLE = "Noise-robust classification (stage II)"
+
+    def shortHelpString(self):  # noqa: N802
+        return (
+            "Trains a spectral–spatial network on the pseudo-labels of stage I (or any class "
+            "raster with a confidence raster) with the noise-robust schedule of SPECIAL "
+            "(Pang et al. 2025), then classifies the whole scene. No ground truth is used "
+            "anywhere: the model kept is the last epoch's.\n\n"
+            "<b>Input raster</b>: the hyperspectral scene (any band count; each band is "
+            "standardised from its valid pixels).\n"
+            "<b>Labels</b> and <b>confidence</b>: special:pseudolabel's outputs for this "
+            "scene, or a class raster (1..C, 0 = unlabelled) and a Float32 confidence in "
+            "[0, 1] on exactly the same grid. Class names and colours are taken from the "
+            "labels' legend.\n"
+            "<b>Mask</b> (optional): pixels where it is 0 or nodata are not used for "
+            "training (e.g. clouds, or areas you distrust); the map still covers every "
+            "valid pixel.\n" + SCHEDULE_HELP +
+            "\n<b>Outputs</b>: classes with the labels' legend; confidence = best minus "
+            "second-best probability of the network; optionally the model file, to classify "
+            "other scenes of the same sensor with special:applymodel. The network has a "
+            "spatial context of about 14 pixels. Training holds the scene in memory when it "
+            "is under 768 MB as Float32, else random 256×256 chips of it; prediction runs in "
+            "512×512 tiles."
+        )
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        advanced = QgsProcessingParameterDefinition.FlagAdvanced
+        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Input raster"))
+        self.addParameter(QgsProcessingParameterRasterLayer("LABELS", "Pseudo-labels"))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            "CONFIDENCE", "Pseudo-label confidence"))
+        integer = QgsProcessingParameterNumber.Integer
+        for name, label, default, minimum in (
+                ("EPOCHS", "Epochs", _DEFAULTS.epochs, 1),
+                ("WARMUP_EPOCHS", "Warm-up epochs", _DEFAULTS.warmup_epochs, 0),
+                ("ITERATIONS", "Iterations per epoch", _DEFAULTS.iterations, 1),
+                ("SAMPLES_PER_CLASS", "Samples per class", _DEFAULTS.samples_per_class, 1)):
+            self.addParameter(QgsProcessingParameterNumber(
+                name, label, integer, defaultValue=default, minValue=minimum))
+        rate = QgsProcessingParameterNumber(
+            "LEARNING_RATE", "Learning rate", QgsProcessingParameterNumber.Double,
+            defaultValue=_DEFAULTS.learning_rate)
+        rate.setMetadata({"widget_wrapper": {"decimals": 6}})
+        seed = QgsProcessingParameterNumber("SEED", "Random seed", integer,
+                                            defaultValue=_DEFAULTS.seed, minValue=0)
+        for param in (rate, seed):
+            param.setFlags(param.flags() | advanced)
+            self.addParameter(param)
+        add_device_parameter(self)
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            "MASK", "Training mask (0 = do not train here)", optional=True))
+        self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Classes"))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            "OUTPUT_CONFIDENCE", "Confidence"))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            "OUTPUT_MODEL", "Model file", MODEL_FILTER, optional=True, createByDefault=False))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        def layer_path(name):
+            layer = self.parameterAsRasterLayer(parameters, name, context)
+            return layer.source() if layer is not None else None
+
+        inputs = noiserobust.Inputs(layer_path("INPUT"), layer_path("LABELS"),
+                                    layer_path("CONFIDENCE"), layer_path("MASK"))
+        schedule = noiserobust.Schedule(
+            epochs=self.parameterAsInt(parameters, "EPOCHS", context),
+            warmup_epochs=self.parameterAsInt(parameters, "WARMUP_EPOCHS", context),
+            iterations=self.parameterAsInt(parameters, "ITERATIONS", context),
+            samples_per_class=self.parameterAsInt(parameters, "SAMPLES_PER_CLASS", context),
+            learning_rate=self.parameterAsDouble(parameters, "LEARNING_RATE", context),
+            seed=self.parameterAsInt(parameters, "SEED", context))
+        output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        confidence = self.parameterAsOutputLayer(parameters, "OUTPUT_CONFIDENCE", context)
+        model = self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context) or None
+        result = run_core(feedback, noiserobust.run, inputs, output, confidence, model,
+                          schedule, self.parameterAsString(parameters, "DEVICE", context))
+        push_warnings(feedback, result.warnings)
+        return finish(self, context, result, model)
+
+
+def finish(alg, context, result, model=None) -> dict:
+    """Style the outputs of stage II (shared with special:applymodel)."""
+    style_class_raster(context, result.output, "Classes", result.class_names, result.colours)
+    style_confidence_raster(context, result.confidence, "Confidence")
+    outputs = {"OUTPUT": result.output, "OUTPUT_CONFIDENCE": result.confidence}
+    if model:
+        outputs["OUTPUT_MODEL"] = model
+    return outputs
