@@ -85,3 +85,39 @@ def file_digest(path: str) -> str:
 
     with open(path, "rb") as fh:
         return hashlib.sha256(fh.read()).hexdigest()
+
+
+def write_labelled_scene(folder, rows: int = 96, cols: int = 96, bands: int = 20,
+                         n_classes: int = 4, wrong: float = 0.3, block: int = 12,
+                         seed: int = 0, wavelengths=True) -> dict:
+    """A separable scene of square fields (one class each) and pseudo-labels in which a
+    ``wrong`` fraction of whole fields carry another class (clustered noise, like CLIP's),
+    with a confidence that is lower, on average, on the wrong fields.
+
+    Writes cube.tif (GeoTIFF, wavelengths as band metadata), labels.tif (with a legend),
+    confidence.tif; returns their paths and the truth and labels arrays.
+    """
+    import os
+
+    from special_qgis.core.classes import write_class_metadata
+
+    rng = np.random.default_rng(seed)
+    fields = rng.integers(1, n_classes + 1, size=(-(-rows // block), -(-cols // block)))
+    truth = np.kron(fields, np.ones((block, block), int))[:rows, :cols]
+    flip = rng.random(fields.shape) < wrong
+    shifted = (fields - 1 + rng.integers(1, n_classes, size=fields.shape)) % n_classes + 1
+    labels = np.kron(np.where(flip, shifted, fields), np.ones((block, block), int))[:rows, :cols]
+    means = 0.3 + 0.4 * rng.random((n_classes, bands))
+    cube = means[truth - 1].transpose(2, 0, 1) + rng.normal(0, 0.08, (bands, rows, cols))
+    right = labels == truth
+    confidence = np.where(right, rng.beta(5, 4, truth.shape), rng.beta(3, 5, truth.shape))
+    wl = np.linspace(450, 2400, bands) if wavelengths else None
+    paths = {
+        "cube": write_gtiff(os.path.join(folder, "cube.tif"), cube.astype("float32"), wl),
+        "labels": os.path.join(folder, "labels.tif"),
+        "confidence": write_gtiff(os.path.join(folder, "confidence.tif"),
+                                  confidence[None].astype("float32")),
+    }
+    write_gtiff(paths["labels"], labels[None].astype("uint8"), nodata=0)
+    write_class_metadata(paths["labels"], [f"class {chr(65 + i)}" for i in range(n_classes)])
+    return {**paths, "truth": truth, "pseudo": labels}

@@ -1,0 +1,182 @@
+"""Stage II's schedule, piece by piece, against independent computations."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import multivariate_normal
+from sklearn.decomposition import PCA
+
+from special_qgis.core import noiserobust as nr
+from special_qgis.core.hsi_net import HALO, BandStats, StageIIModel, build_network, predict_tiles
+
+
+def test_random_set_is_drawn_in_proportion_to_confidence():
+    labels = np.array([1, 1, 1, 2, 2, 2, 2])
+    confidence = np.array([0.1, 0.2, 0.7, 0.5, 0.5, 0.0, 0.9])
+    eligible = np.array([True, True, True, True, True, True, False])
+    rng = np.random.default_rng(0)
+    counts = np.zeros(7)
+    draws = 20000
+    for _ in range(draws):
+        idx, cls = nr.sample_random_set(labels, confidence, eligible, 2, 1, rng)
+        assert list(cls) == [0, 1]
+        counts[idx] += 1
+    expected = np.array([0.1, 0.2, 0.7, 0.5, 0.5, 0.0, 0.0]) * draws
+    assert counts[5] == 0 and counts[6] == 0  # zero confidence, not eligible
+    np.testing.assert_allclose(counts[:5], expected[:5], rtol=0.05)
+
+
+def test_random_set_without_replacement_and_small_classes():
+    rng = np.random.default_rng(1)
+    labels = np.repeat([1, 2, 3], [1000, 40, 10])
+    confidence = rng.uniform(0.01, 1, labels.size)
+    idx, cls = nr.sample_random_set(labels, confidence, np.ones(labels.size, bool), 4, 100,
+                                    rng)
+    for c, n in ((0, 100), (1, 40), (2, 10)):  # a class with fewer pixels gives all of them
+        mine = idx[cls == c]
+        assert len(mine) == n and len(set(mine)) == n
+        assert (labels[mine] == c + 1).all()
+    assert not (cls == 3).any()
+
+
+def test_gmm_split_takes_the_highest_and_lowest_components():
+    rng = np.random.default_rng(2)
+    low, mid, high = (rng.normal(m, 0.03, n) for m, n in ((0.1, 300), (0.5, 500), (0.9, 200)))
+    margins = np.concatenate([low, mid, high])
+    order = rng.permutation(margins.size)
+    confident, hard = nr.gmm_split(margins[order], seed=0)
+    truth_high = np.zeros(margins.size, bool)
+    truth_high[800:] = True
+    truth_low = np.zeros(margins.size, bool)
+    truth_low[:300] = True
+    np.testing.assert_array_equal(confident, truth_high[order])
+    np.testing.assert_array_equal(hard, truth_low[order])
+    # Too few pixels to fit three components: no sets.
+    c, h = nr.gmm_split(np.array([0.2, 0.9]), 0)
+    assert not c.any() and not h.any()
+
+
+def test_soft_targets_are_normalised_gaussian_posteriors():
+    rng = np.random.default_rng(3)
+    centres = rng.normal(0, 3, (3, 12))
+    classes = np.repeat([0, 1, 2], 200)
+    spectra = centres[classes] + rng.normal(0, 1, (600, 12))
+    pca = PCA(5, random_state=0).fit(spectra)
+    model = nr.GaussianSoftTargets(pca, 4).fit(spectra, classes)  # class 3 has no pixels
+    query = rng.normal(0, 3, (50, 12))
+    soft = model.soft_targets(query)
+    np.testing.assert_allclose(soft.sum(1), 1.0, atol=1e-6)
+    assert (soft[:, 3] == 0).all()
+    feats = pca.transform(spectra)
+    qf = pca.transform(query)
+    dens = []
+    for c in range(3):
+        x = feats[classes == c]
+        cov = np.cov(x, rowvar=False)
+        cov += np.eye(5) * 1e-3 * np.trace(cov) / 5
+        dens.append(multivariate_normal(x.mean(0), cov).logpdf(qf))
+    dens = np.array(dens).T
+    expected = np.exp(dens - dens.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(soft[:, :3], expected, atol=1e-5)
+
+
+def _log_softmax(x):
+    x = x - x.max(1, keepdims=True)
+    return x - np.log(np.exp(x).sum(1, keepdims=True))
+
+
+def test_loss_weights():
+    rng = np.random.default_rng(4)
+    lr, lh, lc = (rng.normal(size=(n, 5)) for n in (7, 4, 6))
+    tr = rng.integers(0, 5, 7)
+    sh, sc = (rng.dirichlet(np.ones(5), n) for n in (4, 6))
+    expected = (-_log_softmax(lr)[np.arange(7), tr].mean()
+                + 0.1 * -(sh * _log_softmax(lh)).sum(1).mean()
+                + 1.0 * -(sc * _log_softmax(lc)).sum(1).mean())
+    t = torch.from_numpy
+    got = nr.schedule_loss(t(lr), t(tr), t(lh), t(sh), t(lc), t(sc))
+    assert float(got) == pytest.approx(expected, rel=1e-10)
+    # Empty hard and confident sets (warm-up): the random set alone.
+    only = nr.schedule_loss(t(lr), t(tr), t(lh[:0]), t(sh[:0]), None, None)
+    assert float(only) == pytest.approx(-_log_softmax(lr)[np.arange(7), tr].mean(), rel=1e-10)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+@pytest.mark.parametrize("flip", [False, True])
+def test_augmentation_round_trip(k, flip):
+    x = torch.arange(2 * 3 * 5 * 7, dtype=torch.float32).reshape(2, 3, 5, 7)
+    y = nr.augment(x, k, flip)
+    expected = np.rot90(x.numpy(), k, axes=(2, 3))
+    if flip:
+        expected = expected[..., ::-1]
+    np.testing.assert_array_equal(y.numpy(), expected)
+    assert torch.equal(nr.unaugment(y, k, flip), x)
+
+
+def _trained_like_network(bands, classes, seed=0):
+    torch.manual_seed(seed)
+    net = build_network(bands, classes)
+    net.train()
+    with torch.no_grad():  # give BatchNorm non-trivial running statistics
+        for _ in range(3):
+            net(torch.randn(2, bands, 20, 20) * 2 + 0.5)
+    return net.eval()
+
+
+@pytest.mark.parametrize("shape", [(101, 87), (64, 64)])
+def test_tiled_prediction_equals_whole_scene(shape):
+    rng = np.random.default_rng(5)
+    cube = rng.normal(size=(9,) + shape).astype(np.float32)
+    net = _trained_like_network(9, 4)
+    with torch.inference_mode():
+        whole = torch.softmax(net(torch.from_numpy(cube)[None])[0], 0).numpy()
+    out = np.full((4,) + shape, np.nan, np.float32)
+    for (y0, y1, x0, x1), probs in predict_tiles(
+            net, lambda a, b, c, d: cube[:, a:b, c:d], shape, "cpu", tile=30):
+        out[:, y0:y1, x0:x1] = probs
+    np.testing.assert_allclose(out, whole, atol=2e-5)
+    # The halo is what makes it exact: without it, tile borders differ.
+    rough = np.empty_like(out)
+    for (y0, y1, x0, x1), probs in predict_tiles(
+            net, lambda a, b, c, d: cube[:, a:b, c:d], shape, "cpu", tile=30, halo=0):
+        rough[:, y0:y1, x0:x1] = probs
+    assert np.abs(rough - whole).max() > 1e-3
+    assert HALO % 2 == 0
+
+
+def test_network_any_band_count_and_odd_sizes():
+    net = _trained_like_network(3, 2)
+    assert net(torch.zeros(1, 3, 7, 5)).shape == (1, 2, 7, 5)
+    net = _trained_like_network(224, 17)
+    assert net(torch.zeros(1, 224, 10, 12)).shape == (1, 17, 10, 12)
+
+
+def test_model_file_round_trip(tmp_path):
+    net = _trained_like_network(6, 3)
+    stats = BandStats(np.arange(6.0), np.linspace(1, 2, 6))
+    model = StageIIModel(net, stats, ["a", "b", "c"], [(1, 2, 3), (4, 5, 6), (7, 8, 9)],
+                         np.linspace(400, 900, 6))
+    model.save(str(tmp_path / "m.pt"))
+    back = StageIIModel.load(str(tmp_path / "m.pt"))
+    x = torch.randn(1, 6, 16, 16)
+    with torch.inference_mode():
+        assert torch.equal(back.network(x), net(x))
+    assert back.class_names == ["a", "b", "c"] and back.colours[2] == (7, 8, 9)
+    np.testing.assert_array_equal(back.stats.mean, stats.mean)
+    np.testing.assert_array_equal(back.wavelengths_nm, np.linspace(400, 900, 6))
+
+
+def test_band_standardisation():
+    rng = np.random.default_rng(6)
+    values = rng.normal([[5.0], [-2.0], [7.0]], [[2.0], [0.5], [0.0]], (3, 1000))
+    stats = BandStats.from_samples(values)
+    block = values[:, :20].reshape(3, 4, 5)
+    invalid = np.zeros((4, 5), bool)
+    invalid[0, 0] = True
+    out = stats.apply(block, invalid)
+    expected = (block - values.mean(1)[:, None, None]) / np.array([values[0].std(),
+                                                                    values[1].std(),
+                                                                    1.0])[:, None, None]
+    expected[:, 0, 0] = 0
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
