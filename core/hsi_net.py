@@ -209,14 +209,21 @@ class StageIIModel:
                 f"{param}: '{path}' was written by a different version of special_qgis "
                 f"(model format {state.get('version')}, this version reads {MODEL_VERSION}). "
                 f"Train the model again with special:noiserobust.")
-        network = build_network(int(state["bands"]), int(state["classes"]), int(state["width"]))
-        network.load_state_dict(state["state_dict"])
-        network.eval()
-        wl = state["wavelengths_nm"]
-        return cls(network, BandStats(state["band_mean"].numpy(), state["band_std"].numpy()),
-                   list(state["class_names"]), [tuple(c) for c in state["colours"]],
-                   None if wl is None else wl.numpy(), int(state["width"]),
-                   dict(state.get("info", {})))
+        try:
+            network = build_network(int(state["bands"]), int(state["classes"]),
+                                    int(state["width"]))
+            network.load_state_dict(state["state_dict"])
+            wl = state["wavelengths_nm"]
+            model = cls(network.eval(),
+                        BandStats(state["band_mean"].numpy(), state["band_std"].numpy()),
+                        list(state["class_names"]), [tuple(c) for c in state["colours"]],
+                        None if wl is None else wl.numpy(), int(state["width"]),
+                        dict(state.get("info", {})))
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError):
+            raise UserInputError(f"{param}: '{path}' is damaged or incomplete (it says it "
+                                 f"is a model, but parts are missing). Train it again with "
+                                 f"special:noiserobust.") from None
+        return model
 
     def check_input(self, bands: int, wavelengths_nm: Optional[np.ndarray],
                     path: str) -> list[str]:

@@ -40,9 +40,11 @@ from .progress import Progress, as_progress
 
 CONFIDENCE_NODATA = float("nan")
 CHIP = 256
+MODEL_EXTENSION = ".pt"
 _STATS_SAMPLES = 200_000
 _GMM_SAMPLES = 20_000
 _PCA_SAMPLES = 50_000
+_CONFIDENCE_BINS = 1000
 
 
 @dataclass
@@ -53,6 +55,11 @@ class Schedule:
     warmup_epochs: int = 10
     iterations: int = 20
     samples_per_class: int = 500
+    # The random set is drawn (∝ confidence) from each class's most confident fifth only
+    # (at least SAMPLES_PER_CLASS pixels): CLIP's wrong fields sit mostly in the low
+    # confidences, and drawing from all of them let the network learn those fields
+    # (bench/bench_stage2_quality.py; README, "Stage II quality").
+    random_set_fraction: float = 0.2
     learning_rate: float = 1e-3
     final_learning_rate_ratio: float = 0.1  # cosine decay to lr / 10
     hard_weight: float = 0.1
@@ -84,6 +91,9 @@ class Schedule:
         if self.samples_per_class < 1:
             raise UserInputError(
                 f"SAMPLES_PER_CLASS must be at least 1 (it is {self.samples_per_class}).")
+        if not 0 < self.random_set_fraction <= 1:
+            raise UserInputError(
+                f"The random-set fraction must be in (0, 1] (it is {self.random_set_fraction}).")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise UserInputError(
                 f"LEARNING_RATE must be a positive number (it is {self.learning_rate:g}); the "
@@ -117,6 +127,26 @@ def sample_random_set(labels: np.ndarray, confidence: np.ndarray, eligible: np.n
     if not idx_out:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     return np.concatenate(idx_out), np.concatenate(cls_out)
+
+
+def pool_thresholds(histograms: np.ndarray, fraction: float, minimum: int) -> np.ndarray:
+    """Per class, the confidence above which the random set is drawn: the lowest bin edge
+    that keeps at least ``fraction`` of the class's pixels and at least ``minimum`` (or all
+    of them when it has fewer).
+
+    ``histograms``: (C, bins) counts of confidence over [0, 1] in equal bins.
+    """
+    n_bins = histograms.shape[1]
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    out = np.zeros(len(histograms))
+    for c, hist in enumerate(histograms):
+        total = int(hist.sum())
+        if total == 0:
+            continue
+        target = min(total, max(math.ceil(fraction * total), minimum))
+        above = np.cumsum(hist[::-1])[::-1]  # above[b]: pixels in bins b and higher
+        out[c] = edges[np.flatnonzero(above >= target).max()]
+    return out
 
 
 def gmm_split(margins: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -236,6 +266,7 @@ class Chip:
     labels: np.ndarray  # (h, w) int64, 1..C, 0 = unlabelled
     confidence: np.ndarray  # (h, w) float32
     eligible: np.ndarray  # (h, w) bool: may be used for training
+    pool: np.ndarray  # (h, w) bool: eligible and confident enough for the random set
     invalid: np.ndarray  # (h, w) bool: nodata in the input
     confident: Optional[np.ndarray] = None  # (h, w) bool, refreshed every epoch
     hard: Optional[np.ndarray] = None
@@ -253,24 +284,32 @@ class Inputs:
 @dataclass
 class LabelSummary:
     counts: np.ndarray  # (C,) eligible pixels per class
+    histograms: np.ndarray  # (C, bins) their confidence histograms over [0, 1]
     class_names: list
     colours: list
     warnings: list = field(default_factory=list)
 
 
 def _check_aligned(src, other, param: str, path: str, input_path: str) -> None:
-    same_grid = (src.width == other.width and src.height == other.height
-                 and src.transform.almost_equals(other.transform, precision=1e-6)
-                 and (src.crs == other.crs))
-    if not same_grid:
+    """LABELS, CONFIDENCE and MASK must lie on INPUT's grid; the message says what differs."""
+    differences = []
+    if (other.width, other.height) != (src.width, src.height):
+        differences.append(f"it is {other.width} × {other.height} pixels, INPUT is "
+                           f"{src.width} × {src.height}")
+    if other.crs != src.crs:
+        differences.append(f"its CRS is {other.crs or 'not set'}, INPUT's is "
+                           f"{src.crs or 'not set'}")
+    if not other.transform.almost_equals(src.transform, precision=1e-6):
+        a, b = other.transform, src.transform
+        differences.append(f"its top-left corner and pixel size are ({a.c:.3f}, {a.f:.3f}), "
+                           f"{a.a:g} × {-a.e:g}; INPUT's are ({b.c:.3f}, {b.f:.3f}), "
+                           f"{b.a:g} × {-b.e:g}")
+    if differences:
         raise UserInputError(
-            f"{param}: '{path}' is not on the same grid as INPUT '{input_path}' "
-            f"({other.width} × {other.height} pixels, {other.crs}, origin "
-            f"{other.transform.c:g}, {other.transform.f:g}, pixel {other.transform.a:g} vs "
-            f"{src.width} × {src.height}, {src.crs}, origin {src.transform.c:g}, "
-            f"{src.transform.f:g}, pixel {src.transform.a:g}). Use the stage I outputs of "
-            f"this INPUT, or resample {param} onto INPUT's grid first (e.g. "
-            f"gdal:warpreproject with INPUT as the target extent and resolution).")
+            f"{param}: '{path}' is not on the same grid as INPUT '{input_path}': "
+            f"{'; '.join(differences)}. Use the stage I outputs of this INPUT, or resample "
+            f"{param} onto INPUT's grid first (e.g. gdal:warpreproject with INPUT's extent, "
+            f"pixel size and CRS).")
 
 
 def _open_inputs(stack, inputs: Inputs):
@@ -314,6 +353,7 @@ def summarise_labels(lab, conf, mask, paths: Inputs, per_class: int) -> LabelSum
     """One cheap pass over LABELS, CONFIDENCE and MASK: class counts and value checks."""
     names, rgb = classes_mod.read_class_metadata(paths.labels_path)
     counts = np.zeros(0, np.int64)
+    histograms = np.zeros((0, _CONFIDENCE_BINS), np.int64)
     for window in raster_io.row_windows(lab.height, lab.width, 16):
         y0, x0 = window.row_off, window.col_off
         labels, confidence, keep = _read_aux(lab, conf, mask, y0, y0 + window.height, x0,
@@ -335,8 +375,13 @@ def summarise_labels(lab, conf, mask, paths: Inputs, per_class: int) -> LabelSum
         if len(found) > len(counts):
             counts = np.pad(counts, (0, len(found) - len(counts)))
         counts[:len(found)] += found
+        if len(counts) > len(histograms):
+            histograms = np.pad(histograms, ((0, len(counts) - len(histograms)), (0, 0)))
+        bins = np.minimum((values * _CONFIDENCE_BINS).astype(np.int64), _CONFIDENCE_BINS - 1)
+        np.add.at(histograms, (labels[used] - 1, bins), 1)
     n_classes = max(len(counts), len(names))
     counts = np.pad(counts, (0, n_classes - len(counts)))
+    histograms = np.pad(histograms, ((0, n_classes - len(histograms)), (0, 0)))
     if counts.sum() == 0:
         raise UserInputError(
             f"LABELS: '{paths.labels_path}' has no labelled pixels (every pixel is 0 or "
@@ -358,12 +403,13 @@ def summarise_labels(lab, conf, mask, paths: Inputs, per_class: int) -> LabelSum
         for c in range(n_classes) if 0 < counts[c] < per_class]
     warnings += [f"Class '{names[c]}' has no labelled pixels; the network will not predict it."
                  for c in range(n_classes) if counts[c] == 0]
-    return LabelSummary(counts, names[:n_classes], [tuple(c) for c in rgb[:n_classes]],
-                        warnings)
+    return LabelSummary(counts, histograms, names[:n_classes],
+                        [tuple(c) for c in rgb[:n_classes]], warnings)
 
 
 def build_cache(reader: CubeReader, lab, conf, mask, schedule: Schedule,
-                rng: np.random.Generator, progress: Progress) -> list[Chip]:
+                thresholds: np.ndarray, rng: np.random.Generator,
+                progress: Progress) -> list[Chip]:
     """The training data in memory: the whole scene if it fits, else random chips."""
     height, width = reader.shape
     per_pixel = 4 * reader.bands
@@ -381,7 +427,10 @@ def build_cache(reader: CubeReader, lab, conf, mask, schedule: Schedule,
         cube, invalid = reader.read(y0, y1, x0, x1)
         labels, confidence, keep = _read_aux(lab, conf, mask, y0, y1, x0, x1)
         eligible = keep & ~invalid & (labels > 0) & np.isfinite(confidence)
-        chips.append(Chip(y0, x0, cube, labels, np.nan_to_num(confidence), eligible, invalid))
+        confidence = np.nan_to_num(confidence)
+        limits = np.concatenate([[np.inf], thresholds])
+        pool = eligible & (confidence >= limits[np.minimum(labels, len(thresholds))])
+        chips.append(Chip(y0, x0, cube, labels, confidence, eligible, pool, invalid))
         progress.update((i + 1) / len(boxes), "stage II: reading the training data")
     return chips
 
@@ -440,15 +489,15 @@ class Trainer:
             if h * w <= crop * crop * k:
                 return [(chip, 0, h, 0, w)]
         present = [c for c in range(1, self.n_classes + 1)
-                   if any((ch.eligible & (ch.labels == c)).any() for ch in self.chips)]
+                   if any((self._pool(ch) & (ch.labels == c)).any() for ch in self.chips)]
         order = self.rng.permutation(present)
         boxes = []
         for j in range(k):
             c = order[j % len(order)]
-            sizes = np.array([np.count_nonzero(ch.eligible & (ch.labels == c))
+            sizes = np.array([np.count_nonzero(self._pool(ch) & (ch.labels == c))
                               for ch in self.chips], float)
             chip = self.chips[self.rng.choice(len(self.chips), p=sizes / sizes.sum())]
-            pool = np.flatnonzero(chip.eligible & (chip.labels == c))
+            pool = np.flatnonzero(self._pool(chip) & (chip.labels == c))
             centre = pool[self.rng.integers(len(pool))]
             h, w = chip.labels.shape
             cy, cx = divmod(int(centre), w)
@@ -457,6 +506,9 @@ class Trainer:
             x0 = int(np.clip(cx - cw // 2, 0, w - cw))
             boxes.append((chip, y0, y0 + ch_, x0, x0 + cw))
         return boxes
+
+    def _pool(self, chip: Chip) -> np.ndarray:
+        return chip.eligible if self.s.plain_cross_entropy else chip.pool
 
     # -- one iteration
     def _iteration(self, robust: bool) -> float:
@@ -495,7 +547,8 @@ class Trainer:
             targets = torch.from_numpy(labels[idx] - 1).to(self.device)
             return schedule_loss(flat[torch.from_numpy(idx).to(self.device)], targets)
         conf = chip.confidence[y0:y1, x0:x1].ravel()
-        idx, cls = sample_random_set(labels, conf, eligible, self.n_classes,
+        pool = chip.pool[y0:y1, x0:x1].ravel()
+        idx, cls = sample_random_set(labels, conf, pool, self.n_classes,
                                      self.s.samples_per_class, self.rng)
         terms = [flat[torch.from_numpy(idx).to(self.device)],
                  torch.from_numpy(cls).to(self.device)]
@@ -616,13 +669,18 @@ def _check_outputs(outputs: dict, inputs: Sequence[str]) -> None:
 
 
 def _check_model_path(path: str, inputs: Sequence[str]) -> None:
+    # The .pt ending also keeps the model off an input's sidecars (.hdr, .aux.xml).
+    if not path.lower().endswith(MODEL_EXTENSION):
+        raise UserInputError(f"OUTPUT_MODEL: '{path}' must end in {MODEL_EXTENSION}.")
     for item in inputs:
-        if item and raster_io.same_file(path, item):
+        if item and (raster_io.same_file(path, item)
+                     or os.path.abspath(path) == os.path.abspath(item)):
             raise UserInputError(f"OUTPUT_MODEL: '{path}' is also an input; choose another "
                                  f"file.")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise UserInputError(f"OUTPUT_MODEL: the folder '{folder}' does not exist.")
+        raise UserInputError(f"OUTPUT_MODEL: the folder '{folder}' does not exist. Create it "
+                             f"first or choose another location for the model file.")
 
 
 def _input_wavelengths(path: str) -> Optional[np.ndarray]:
@@ -708,7 +766,10 @@ def run(inputs: Inputs, output: str, output_confidence: str,
         progress.update(0.0, "stage II: checking the labels")
         summary = summarise_labels(lab, conf, mask, inputs, schedule.samples_per_class)
         reader = CubeReader(src)
-        chips = build_cache(reader, lab, conf, mask, schedule, rng, progress.sub(0.0, 0.08))
+        thresholds = pool_thresholds(summary.histograms, schedule.random_set_fraction,
+                                     schedule.samples_per_class)
+        chips = build_cache(reader, lab, conf, mask, schedule, thresholds, rng,
+                            progress.sub(0.0, 0.08))
         stats = band_stats(chips, rng)
         for chip in chips:
             chip.cube = stats.apply(chip.cube, chip.invalid)

@@ -180,3 +180,24 @@ def test_band_standardisation():
                                                                     1.0])[:, None, None]
     expected[:, 0, 0] = 0
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_random_set_pool_keeps_the_most_confident_fraction():
+    rng = np.random.default_rng(7)
+    conf = {0: rng.uniform(0, 1, 5000), 1: rng.beta(2, 5, 300), 2: rng.uniform(0, 1, 40)}
+    hist = np.zeros((4, 1000), np.int64)  # class 3 has no pixels
+    for c, v in conf.items():
+        hist[c] = np.histogram(v, bins=1000, range=(0, 1))[0]
+    thresholds = noiserobust_pool(hist)
+    # Class 0: a fifth of 5000 → at least 1000 pixels kept, and not more than one bin's
+    # worth beyond the exact 80 % quantile.
+    kept = (conf[0] >= thresholds[0]).sum()
+    assert 1000 <= kept <= 1000 + (np.abs(conf[0] - np.quantile(conf[0], 0.8)) < 1e-3).sum()
+    assert (conf[1] >= thresholds[1]).sum() >= 100  # SAMPLES_PER_CLASS wins over 20 % of 300
+    assert (conf[1] >= thresholds[1]).sum() < 300
+    assert (conf[2] >= thresholds[2]).all()  # fewer than 100 pixels: all of them
+    assert thresholds[3] == 0.0
+
+
+def noiserobust_pool(hist):
+    return nr.pool_thresholds(hist, fraction=0.2, minimum=100)
