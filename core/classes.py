@@ -125,7 +125,9 @@ def read_class_metadata(path: str) -> tuple[list[str], list[tuple[int, int, int]
     table = band.GetColorTable()
     rgb = []
     if table is not None:
-        rgb = [table.GetColorEntry(i)[:3] for i in range(1, table.GetCount())]
+        # GDAL pads a byte raster's table to 256 entries; keep those of named classes.
+        count = len(names) + 1 if names else table.GetCount()
+        rgb = [table.GetColorEntry(i)[:3] for i in range(1, min(count, table.GetCount()))]
     return names, rgb
 
 

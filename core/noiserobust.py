@@ -669,14 +669,14 @@ def _check_outputs(outputs: dict, inputs: Sequence[str]) -> None:
 
 
 def _check_model_path(path: str, inputs: Sequence[str]) -> None:
-    # The .pt ending also keeps the model off an input's sidecars (.hdr, .aux.xml).
-    if not path.lower().endswith(MODEL_EXTENSION):
-        raise UserInputError(f"OUTPUT_MODEL: '{path}' must end in {MODEL_EXTENSION}.")
     for item in inputs:
         if item and (raster_io.same_file(path, item)
                      or os.path.abspath(path) == os.path.abspath(item)):
             raise UserInputError(f"OUTPUT_MODEL: '{path}' is also an input; choose another "
                                  f"file.")
+    # The .pt ending also keeps the model off an input's sidecars (.hdr, .aux.xml).
+    if not path.lower().endswith(MODEL_EXTENSION):
+        raise UserInputError(f"OUTPUT_MODEL: '{path}' must end in {MODEL_EXTENSION}.")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UserInputError(f"OUTPUT_MODEL: the folder '{folder}' does not exist. Create it "
