@@ -9,7 +9,7 @@ USER_PROFILES ?= $(HOME)/.local/share/QGIS/QGIS3
 # Tests never download anything, and use a throw-away QGIS profile (set in tests/conftest.py).
 TEST_ENV := QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1
 
-.PHONY: install system venv profile test lint install-user package clean bench
+.PHONY: install system venv profile test lint install-user package clean bench bench-quality
 
 install: system venv profile
 
@@ -58,7 +58,13 @@ clean:
 	rm -rf build dist $(PROFILE) .qgis-settings .pytest_cache .ruff_cache
 
 # Benchmarks (minutes on a 2-core CPU): pseudo-RGB throughput and memory, stage I speed
-# against the matmul rate and memory. On a GPU: $(PY) bench/bench_stage1.py --device cuda
+# against the matmul rate and memory, stage II seconds per epoch and memory. On a GPU:
+# $(PY) bench/bench_stage1.py --device cuda. Stage II's accuracy (about 40 minutes on
+# 2 cores): make bench-quality.
 bench:
 	$(PY) bench/bench_pseudorgb.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_stage1.py
+	$(PY) bench/bench_stage2_speed.py
+
+bench-quality:
+	$(PY) bench/bench_stage2_quality.py --seeds 1,2,3 --ablation

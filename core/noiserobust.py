@@ -171,19 +171,17 @@ def gmm_split(margins: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class GaussianSoftTargets:
-    """Per-class Gaussian models on PCA-reduced spectra; soft targets are their
-    likelihoods normalised across classes (equal priors)."""
+    """Per-class Gaussian models on PCA-reduced spectra (the features); soft targets are
+    their likelihoods normalised across classes (equal priors)."""
 
-    def __init__(self, pca, n_classes: int) -> None:
-        self.pca = pca
+    def __init__(self, n_classes: int) -> None:
         self.n_classes = n_classes
         self.means: dict[int, np.ndarray] = {}
         self.precisions: dict[int, np.ndarray] = {}
         self.log_norms: dict[int, float] = {}
 
-    def fit(self, spectra: np.ndarray, classes: np.ndarray) -> GaussianSoftTargets:
-        """``spectra``: (n, bands) standardised; ``classes``: (n,) in 0..C-1."""
-        features = self.pca.transform(spectra)
+    def fit(self, features: np.ndarray, classes: np.ndarray) -> GaussianSoftTargets:
+        """``features``: (n, components) PCA scores; ``classes``: (n,) in 0..C-1."""
         dim = features.shape[1]
         for c in range(self.n_classes):
             x = features[classes == c]
@@ -202,9 +200,8 @@ class GaussianSoftTargets:
     def fitted(self) -> bool:
         return len(self.means) >= 2
 
-    def log_likelihood(self, spectra: np.ndarray) -> np.ndarray:
+    def log_likelihood(self, features: np.ndarray) -> np.ndarray:
         """(n, C) log densities; classes without a model get -inf."""
-        features = self.pca.transform(spectra)
         out = np.full((len(features), self.n_classes), -np.inf)
         for c, mean in self.means.items():
             d = features - mean
@@ -212,9 +209,9 @@ class GaussianSoftTargets:
                                                             self.precisions[c], d)
         return out
 
-    def soft_targets(self, spectra: np.ndarray) -> np.ndarray:
+    def soft_targets(self, features: np.ndarray) -> np.ndarray:
         """(n, C) float32 rows that sum to 1."""
-        ll = self.log_likelihood(spectra)
+        ll = self.log_likelihood(features)
         ll -= ll.max(axis=1, keepdims=True)
         p = np.exp(ll)
         return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -435,12 +432,32 @@ def build_cache(reader: CubeReader, lab, conf, mask, schedule: Schedule,
     return chips
 
 
+def pixel_index(chips: Sequence[Chip], masks: Sequence[np.ndarray]) -> np.ndarray:
+    """(n, 2) rows of (chip number, flat pixel index) where ``masks`` (one per chip) is True."""
+    parts = [np.stack([np.full(np.count_nonzero(m), i), np.flatnonzero(m.ravel())], 1)
+             for i, m in enumerate(masks)]
+    return np.concatenate(parts) if parts else np.empty((0, 2), np.int64)
+
+
+def gather_spectra(chips: Sequence[Chip], where: np.ndarray) -> np.ndarray:
+    """(n, bands) float32 spectra of the pixels ``where`` (rows of :func:`pixel_index`)."""
+    out = np.empty((len(where), chips[0].cube.shape[0]), np.float32)
+    for i, chip in enumerate(chips):
+        mine = where[:, 0] == i
+        if mine.any():
+            out[mine] = chip.cube.reshape(chip.cube.shape[0], -1)[:, where[mine, 1]].T
+    return out
+
+
+def _subsample(where: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    return where if len(where) <= limit else where[np.sort(rng.choice(len(where), limit,
+                                                                      replace=False))]
+
+
 def band_stats(chips: Sequence[Chip], rng: np.random.Generator) -> BandStats:
-    valid = [c.cube[:, ~c.invalid] for c in chips]
-    values = np.concatenate(valid, axis=1) if valid else np.empty((0, 0))
-    if values.shape[1] > _STATS_SAMPLES:
-        values = values[:, rng.choice(values.shape[1], _STATS_SAMPLES, replace=False)]
-    return BandStats.from_samples(values)
+    """Band means and deviations from (a sample of) the valid pixels of the chips."""
+    where = _subsample(pixel_index(chips, [~c.invalid for c in chips]), _STATS_SAMPLES, rng)
+    return BandStats.from_samples(gather_spectra(chips, where).T)
 
 
 # ---------------------------------------------------------------------------- the training
@@ -472,9 +489,8 @@ class Trainer:
     def _fit_pca(self):
         from sklearn.decomposition import PCA
 
-        pixels = np.concatenate([c.cube[:, c.eligible] for c in self.chips], axis=1).T
-        if len(pixels) > _PCA_SAMPLES:
-            pixels = pixels[self.rng.choice(len(pixels), _PCA_SAMPLES, replace=False)]
+        where = pixel_index(self.chips, [c.eligible for c in self.chips])
+        pixels = gather_spectra(self.chips, _subsample(where, _PCA_SAMPLES, self.rng))
         n = min(self.s.pca_components, pixels.shape[1], max(1, len(pixels) - 1))
         return PCA(n, random_state=self.s.seed).fit(pixels)
 
@@ -595,8 +611,8 @@ class Trainer:
             confident[members[conf_c]] = True
             hard[members[hard_c]] = True
         # The Gaussian models see every confident pixel; training uses 1/5 of them.
-        spectra_conf = self._spectra(where[confident])
-        model = GaussianSoftTargets(self.pca, self.n_classes).fit(spectra_conf, pred[confident])
+        model = GaussianSoftTargets(self.n_classes).fit(self._features(where[confident]),
+                                                        pred[confident])
         keep = confident & (self.rng.random(pred.size) < self.s.confident_fraction)
         for chip in self.chips:
             chip.confident = np.zeros(chip.labels.shape, bool)
@@ -605,7 +621,7 @@ class Trainer:
         if not model.fitted:
             return
         used = keep | hard
-        soft = model.soft_targets(self._spectra(where[used]))
+        soft = model.soft_targets(self._features(where[used]))
         for i, chip in enumerate(self.chips):
             mine = where[used][:, 0] == i
             flat = where[used][mine, 1]
@@ -614,13 +630,11 @@ class Trainer:
             chip.confident.ravel()[where[keep & (where[:, 0] == i)][:, 1]] = True
             chip.hard.ravel()[where[hard & (where[:, 0] == i)][:, 1]] = True
 
-    def _spectra(self, where: np.ndarray) -> np.ndarray:
-        out = np.empty((len(where), self.chips[0].cube.shape[0]), np.float32)
-        for i, chip in enumerate(self.chips):
-            mine = where[:, 0] == i
-            if mine.any():
-                out[mine] = chip.cube.reshape(chip.cube.shape[0], -1)[:, where[mine, 1]].T
-        return out
+    def _features(self, where: np.ndarray, batch: int = 65536) -> np.ndarray:
+        """PCA scores of the pixels ``where``, computed in batches to bound memory."""
+        parts = [self.pca.transform(gather_spectra(self.chips, where[i:i + batch]))
+                 for i in range(0, len(where), batch)]
+        return np.concatenate(parts) if parts else np.empty((0, self.pca.n_components_))
 
     def train(self, progress: Progress, on_epoch=None) -> None:
         s = self.s

@@ -62,13 +62,13 @@ def test_soft_targets_are_normalised_gaussian_posteriors():
     classes = np.repeat([0, 1, 2], 200)
     spectra = centres[classes] + rng.normal(0, 1, (600, 12))
     pca = PCA(5, random_state=0).fit(spectra)
-    model = nr.GaussianSoftTargets(pca, 4).fit(spectra, classes)  # class 3 has no pixels
+    feats = pca.transform(spectra)
+    model = nr.GaussianSoftTargets(4).fit(feats, classes)  # class 3 has no pixels
     query = rng.normal(0, 3, (50, 12))
-    soft = model.soft_targets(query)
+    qf = pca.transform(query)
+    soft = model.soft_targets(qf)
     np.testing.assert_allclose(soft.sum(1), 1.0, atol=1e-6)
     assert (soft[:, 3] == 0).all()
-    feats = pca.transform(spectra)
-    qf = pca.transform(query)
     dens = []
     for c in range(3):
         x = feats[classes == c]
