@@ -31,6 +31,21 @@ MODEL_VERSION = 1
 WAVELENGTH_TOLERANCE_NM = 1.0
 
 
+def software_version() -> str:
+    """special_qgis's version from metadata.txt (beside core/ in the repository and in
+    the plugin folder alike), or 'unknown'."""
+    import configparser
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "metadata.txt")
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+        return parser.get("general", "version")
+    except (configparser.Error, OSError):
+        return "unknown"
+
+
 def _torch():
     import torch
 
@@ -185,7 +200,7 @@ class StageIIModel:
             "band_std": torch.from_numpy(np.asarray(self.stats.std, dtype=np.float64)),
             "wavelengths_nm": (None if self.wavelengths_nm is None else
                                torch.from_numpy(np.asarray(self.wavelengths_nm, np.float64))),
-            "info": dict(self.info),
+            "info": {**self.info, "special_qgis_version": software_version()},
             "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
         }
         torch.save(state, path)

@@ -163,6 +163,12 @@ def test_model_file_round_trip(tmp_path):
     with torch.inference_mode():
         assert torch.equal(back.network(x), net(x))
     assert back.class_names == ["a", "b", "c"] and back.colours[2] == (7, 8, 9)
+    import re
+    from pathlib import Path
+
+    metadata = (Path(__file__).parents[1] / "metadata.txt").read_text()
+    assert back.info["special_qgis_version"] == re.search(r"^version=(\S+)", metadata,
+                                                          re.M).group(1)
     np.testing.assert_array_equal(back.stats.mean, stats.mean)
     np.testing.assert_array_equal(back.wavelengths_nm, np.linspace(400, 900, 6))
 
