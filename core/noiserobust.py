@@ -45,6 +45,7 @@ _STATS_SAMPLES = 200_000
 _GMM_SAMPLES = 20_000
 _PCA_SAMPLES = 50_000
 _CONFIDENCE_BINS = 1000
+_MIN_POOL = 50  # pixels per class in the random set's pool, however small the fraction
 
 
 @dataclass
@@ -56,8 +57,8 @@ class Schedule:
     iterations: int = 20
     samples_per_class: int = 500
     # The random set is drawn (∝ confidence) from each class's most confident fifth only
-    # (at least SAMPLES_PER_CLASS pixels): CLIP's wrong fields sit mostly in the low
-    # confidences, and drawing from all of them let the network learn those fields
+    # (at least 50 pixels): CLIP's wrong fields sit mostly in the low confidences, and
+    # drawing from all of them let the network learn those fields
     # (bench/bench_stage2_quality.py; README, "Stage II quality").
     random_set_fraction: float = 0.2
     learning_rate: float = 1e-3
@@ -396,7 +397,8 @@ def summarise_labels(lab, conf, mask, paths: Inputs, per_class: int) -> LabelSum
         rgb = list(rgb) + classes_mod.colours(n_classes)[len(rgb):]
     warnings = [
         f"Class '{names[c]}' has only {counts[c]} labelled pixels, fewer than "
-        f"SAMPLES_PER_CLASS={per_class}: all of its pixels are used in every iteration."
+        f"SAMPLES_PER_CLASS={per_class}: every iteration uses all of them (its most "
+        f"confident ones once it has more than 50), so it is learnt from few examples."
         for c in range(n_classes) if 0 < counts[c] < per_class]
     warnings += [f"Class '{names[c]}' has no labelled pixels; the network will not predict it."
                  for c in range(n_classes) if counts[c] == 0]
@@ -781,7 +783,7 @@ def run(inputs: Inputs, output: str, output_confidence: str,
         summary = summarise_labels(lab, conf, mask, inputs, schedule.samples_per_class)
         reader = CubeReader(src)
         thresholds = pool_thresholds(summary.histograms, schedule.random_set_fraction,
-                                     schedule.samples_per_class)
+                                     _MIN_POOL)
         chips = build_cache(reader, lab, conf, mask, schedule, thresholds, rng,
                             progress.sub(0.0, 0.08))
         stats = band_stats(chips, rng)
