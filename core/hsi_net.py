@@ -137,10 +137,9 @@ class CubeReader:
 # ----------------------------------------------------------------------- tiled prediction
 
 def tiles(shape: tuple[int, int], tile: int) -> list[tuple[int, int, int, int]]:
-    """(y0, y1, x0, x1) cores covering a (rows, cols) grid; ``tile`` is made even."""
-    tile = max(2, tile - tile % 2)
-    return [(y, min(y + tile, shape[0]), x, min(x + tile, shape[1]))
-            for y in range(0, shape[0], tile) for x in range(0, shape[1], tile)]
+    """Prediction cores: :func:`raster_io.tiles` with ``tile`` made even, so every core
+    starts on the network's half-resolution grid."""
+    return raster_io.tiles(shape, max(2, tile - tile % 2))
 
 
 def predict_tiles(network, read_standardised, shape: tuple[int, int], device,

@@ -594,17 +594,14 @@ class Trainer:
 
     def refresh_sets(self) -> None:
         """Confident and hard sets from the network's own BvSB, and their soft targets."""
-        preds, margins, where = [], [], []
-        for i, chip in enumerate(self.chips):
+        where = pixel_index(self.chips, [c.eligible for c in self.chips])
+        preds, margins = [], []
+        for chip in self.chips:
             probs = self.predict_chip(chip)
             top2 = -np.partition(-probs, 1, axis=0)[:2]
-            chip_pred = probs.argmax(0)
-            sel = np.flatnonzero(chip.eligible.ravel())
-            preds.append(chip_pred.ravel()[sel])
-            margins.append((top2[0] - top2[1]).ravel()[sel])
-            where.append(np.stack([np.full(sel.size, i), sel], 1))
-        pred, margin, where = (np.concatenate(preds), np.concatenate(margins),
-                               np.concatenate(where))
+            preds.append(probs.argmax(0)[chip.eligible])
+            margins.append((top2[0] - top2[1])[chip.eligible])
+        pred, margin = np.concatenate(preds), np.concatenate(margins)
         confident = np.zeros(pred.size, bool)
         hard = np.zeros(pred.size, bool)
         for c in range(self.n_classes):
@@ -672,31 +669,16 @@ class StageIIResult:
     history: list
 
 
-def _check_outputs(outputs: dict, inputs: Sequence[str]) -> None:
-    for param, path in outputs.items():
-        if param == "OUTPUT_MODEL" and path:
-            _check_model_path(path, inputs)
-        elif path or param != "OUTPUT_MODEL":
-            raster_io.check_output_path(path, inputs, param)
-    paths = [os.path.abspath(p) for p in outputs.values() if p]
-    if len(set(paths)) != len(paths):
-        raise UserInputError(f"{', '.join(k for k, v in outputs.items() if v)} must be "
-                             f"different files.")
-
-
-def _check_model_path(path: str, inputs: Sequence[str]) -> None:
-    for item in inputs:
-        if item and (raster_io.same_file(path, item)
-                     or os.path.abspath(path) == os.path.abspath(item)):
-            raise UserInputError(f"OUTPUT_MODEL: '{path}' is also an input; choose another "
-                                 f"file.")
-    # The .pt ending also keeps the model off an input's sidecars (.hdr, .aux.xml).
-    if not path.lower().endswith(MODEL_EXTENSION):
-        raise UserInputError(f"OUTPUT_MODEL: '{path}' must end in {MODEL_EXTENSION}.")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UserInputError(f"OUTPUT_MODEL: the folder '{folder}' does not exist. Create it "
-                             f"first or choose another location for the model file.")
+def _check_outputs(rasters: dict, inputs: Sequence[str],
+                   model: Optional[str] = None) -> None:
+    """OUTPUT-style GeoTIFFs in ``rasters`` and the optional OUTPUT_MODEL file."""
+    for param, path in rasters.items():
+        raster_io.check_output_path(path, inputs, param)
+    if model:
+        # The .pt ending also keeps the model off an input's sidecars (.hdr, .aux.xml).
+        raster_io.check_output_path(model, inputs, "OUTPUT_MODEL", (MODEL_EXTENSION,),
+                                    "a PyTorch file")
+    raster_io.check_distinct_outputs({**rasters, "OUTPUT_MODEL": model})
 
 
 def _input_wavelengths(path: str) -> Optional[np.ndarray]:
@@ -716,11 +698,11 @@ def _write_prediction(model: StageIIModel, reader: CubeReader, src, device, outp
                                               classes_mod.NODATA_LABEL)
     conf_profile = raster_io.geotiff_profile(src, 1, "float32", CONFIDENCE_NODATA)
     network = model.network.to(device)
-    invalid_of = {}
+    last_read = {}  # predict_tiles yields each tile right after reading it
 
     def read_standardised(y0, y1, x0, x1):
         block, invalid = reader.read(y0, y1, x0, x1)
-        invalid_of[(y0, y1, x0, x1)] = invalid
+        last_read.update(origin=(y0, x0), invalid=invalid)
         return model.stats.apply(block, invalid)
 
     paths = [output, output_confidence] + [p for p, _ in extra_outputs]
@@ -733,7 +715,8 @@ def _write_prediction(model: StageIIModel, reader: CubeReader, src, device, outp
             for i, ((y0, y1, x0, x1), probs) in enumerate(
                     predict_tiles(network, read_standardised, shape, device, tile)):
                 progress.check()
-                invalid = _core_invalid(invalid_of, (y0, y1, x0, x1), shape)
+                ry0, rx0 = last_read["origin"]
+                invalid = last_read["invalid"][y0 - ry0:y1 - ry0, x0 - rx0:x1 - rx0]
                 labels = (probs.argmax(0) + 1).astype(label_profile["dtype"])
                 conf = classes_mod.bvsb(probs).astype(np.float32)
                 labels[invalid] = classes_mod.NODATA_LABEL
@@ -745,16 +728,6 @@ def _write_prediction(model: StageIIModel, reader: CubeReader, src, device, outp
         classes_mod.write_class_metadata(temps[0], model.class_names, model.colours)
         for temp, (_, writer) in zip(temps[2:], extra_outputs, strict=True):
             writer(temp)
-
-
-def _core_invalid(invalid_of: dict, core: tuple, shape: tuple) -> np.ndarray:
-    """The invalid mask of a tile's core, from the haloed read that produced it."""
-    y0, y1, x0, x1 = core
-    for (ry0, ry1, rx0, rx1), invalid in list(invalid_of.items()):
-        if ry0 <= y0 and ry1 >= y1 and rx0 <= x0 and rx1 >= x1:
-            del invalid_of[(ry0, ry1, rx0, rx1)]
-            return invalid[y0 - ry0:y1 - ry0, x0 - rx0:x1 - rx0]
-    raise AssertionError("prediction tile without its read")  # pragma: no cover
 
 
 def run(inputs: Inputs, output: str, output_confidence: str,
@@ -773,8 +746,8 @@ def run(inputs: Inputs, output: str, output_confidence: str,
     schedule = (schedule or Schedule()).validate()
     in_paths = [inputs.input_path, inputs.labels_path, inputs.confidence_path,
                 inputs.mask_path]
-    _check_outputs({"OUTPUT": output, "OUTPUT_CONFIDENCE": output_confidence,
-                    "OUTPUT_MODEL": output_model}, in_paths)
+    _check_outputs({"OUTPUT": output, "OUTPUT_CONFIDENCE": output_confidence}, in_paths,
+                   output_model)
     torch_device = resolve_device(device)
     rng = np.random.default_rng(schedule.seed)
     with raster_io.gdal_env(), contextlib.ExitStack() as stack:

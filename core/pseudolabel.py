@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -210,11 +209,6 @@ def _softmax_(logits):
     return logits
 
 
-def _tiles(shape: tuple, tile: int) -> list[tuple]:
-    return [(y, min(y + tile, shape[0]), x, min(x + tile, shape[1]))
-            for y in range(0, shape[0], tile) for x in range(0, shape[1], tile)]
-
-
 # ---------------------------------------------------------------------------- the engine
 
 class _Normaliser:
@@ -359,7 +353,7 @@ class DenseSegmenter:
         return probs[:, core[0] - base_y:core[1] - base_y, core[2] - base_x:core[3] - base_x]
 
     def count_windows(self, shape: tuple) -> int:
-        return sum(len(p.ys) * len(p.xs) for core in _tiles(shape, self.options.tile)
+        return sum(len(p.ys) * len(p.xs) for core in raster_io.tiles(shape, self.options.tile)
                    for p in self.plans(core, shape))
 
 
@@ -392,14 +386,12 @@ def run(input_path: str, classes: Sequence[Sequence[str]], output_labels: str,
     classes = classes_mod.validate_classes([list(c) for c in classes])
     scales = parse_scales(scales)
     outputs = [p for p in (output_labels, output_confidence, output_probabilities) if p]
-    for name, path in zip(("OUTPUT_LABELS", "OUTPUT_CONFIDENCE", "OUTPUT_PROBABILITIES"),
-                          (output_labels, output_confidence, output_probabilities),
-                          strict=True):
+    named = {"OUTPUT_LABELS": output_labels, "OUTPUT_CONFIDENCE": output_confidence,
+             "OUTPUT_PROBABILITIES": output_probabilities}
+    for name, path in named.items():
         if path:
             raster_io.check_output_path(path, [input_path], name)
-    if len(set(map(os.path.abspath, outputs))) != len(outputs):
-        raise UserInputError("OUTPUT_LABELS, OUTPUT_CONFIDENCE and OUTPUT_PROBABILITIES must "
-                             "be different files.")
+    raster_io.check_distinct_outputs(named)
 
     with raster_io.gdal_env(), raster_io.open_raster(input_path) as src:
         if src.count == 3:
@@ -452,7 +444,7 @@ def run(input_path: str, classes: Sequence[Sequence[str]], output_labels: str,
                     for i, name in enumerate(names, start=1):
                         dsts[2].set_band_description(i, name)
                 run_progress.check()
-                for core in _tiles(shape, tile):
+                for core in raster_io.tiles(shape, tile):
                     probs = segmenter.tile_probabilities(core, shape, read_rgb, on_batch)
                     win = Window(core[2], core[0], core[3] - core[2], core[1] - core[0])
                     _, invalid = reader.read(win)

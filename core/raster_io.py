@@ -54,9 +54,12 @@ def same_file(a: str, b: str) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def check_output_path(path: str, inputs: Sequence[str], param: str = "OUTPUT") -> None:
+def check_output_path(path: str, inputs: Sequence[str], param: str = "OUTPUT",
+                      extensions: Sequence[str] = GEOTIFF_EXTENSIONS,
+                      written_as: str = "GeoTIFF") -> None:
     """Refuse an output path that cannot be written safely: missing folder, wrong
-    format, or one of the inputs (which must never be overwritten)."""
+    format (an ending not in ``extensions``), or one of the inputs (which must never be
+    overwritten)."""
     if not path:
         raise UserInputError(f"{param}: no output file given.")
     for item in inputs:
@@ -65,9 +68,9 @@ def check_output_path(path: str, inputs: Sequence[str], param: str = "OUTPUT") -
                 f"{param}: '{path}' is also an input. Choose another output file; inputs "
                 f"are never overwritten."
             )
-    if not path.lower().endswith(GEOTIFF_EXTENSIONS):
+    if not path.lower().endswith(tuple(extensions)):
         raise UserInputError(
-            f"{param}: '{path}' must end in .tif: outputs are written as GeoTIFF."
+            f"{param}: '{path}' must end in {extensions[0]}: it is written as {written_as}."
         )
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -75,6 +78,13 @@ def check_output_path(path: str, inputs: Sequence[str], param: str = "OUTPUT") -
             f"{param}: the folder '{folder}' does not exist. Create it first or choose "
             f"another output location."
         )
+
+
+def check_distinct_outputs(outputs: dict) -> None:
+    """``outputs``: {parameter name: path or None}; the given paths must differ."""
+    given = {name: os.path.abspath(path) for name, path in outputs.items() if path}
+    if len(set(given.values())) != len(given):
+        raise UserInputError(f"{', '.join(given)} must be different files.")
 
 
 @contextlib.contextmanager
@@ -120,6 +130,12 @@ def row_windows(height: int, width: int, bytes_per_pixel: int,
         rows -= rows % 256
     rows = min(rows, height)
     return [Window(0, r, width, min(rows, height - r)) for r in range(0, height, rows)]
+
+
+def tiles(shape: tuple[int, int], tile: int) -> list[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) tiles of at most ``tile`` × ``tile`` covering a (rows, cols) grid."""
+    return [(y, min(y + tile, shape[0]), x, min(x + tile, shape[1]))
+            for y in range(0, shape[0], tile) for x in range(0, shape[1], tile)]
 
 
 def invalid_mask(block: np.ndarray, nodatavals: Sequence[Optional[float]]) -> np.ndarray:
