@@ -288,7 +288,7 @@ class LabelSummary:
     warnings: list = field(default_factory=list)
 
 
-def _check_aligned(src, other, param: str, path: str, input_path: str) -> None:
+def check_aligned(src, other, param: str, path: str, input_path: str) -> None:
     """LABELS, CONFIDENCE and MASK must lie on INPUT's grid; the message says what differs."""
     differences = []
     if (other.width, other.height) != (src.width, src.height):
@@ -321,7 +321,7 @@ def _open_inputs(stack, inputs: Inputs):
                             ("MASK", mask, inputs.mask_path)):
         if ds is None:
             continue
-        _check_aligned(src, ds, param, path, inputs.input_path)
+        check_aligned(src, ds, param, path, inputs.input_path)
     if not np.issubdtype(np.dtype(lab.dtypes[0]), np.integer):
         raise UserInputError(
             f"LABELS: '{inputs.labels_path}' holds {lab.dtypes[0]} values; a class raster has "
@@ -669,7 +669,7 @@ class StageIIResult:
     history: list
 
 
-def _check_outputs(rasters: dict, inputs: Sequence[str],
+def check_outputs(rasters: dict, inputs: Sequence[str],
                    model: Optional[str] = None) -> None:
     """OUTPUT-style GeoTIFFs in ``rasters`` and the optional OUTPUT_MODEL file."""
     for param, path in rasters.items():
@@ -746,7 +746,7 @@ def run(inputs: Inputs, output: str, output_confidence: str,
     schedule = (schedule or Schedule()).validate()
     in_paths = [inputs.input_path, inputs.labels_path, inputs.confidence_path,
                 inputs.mask_path]
-    _check_outputs({"OUTPUT": output, "OUTPUT_CONFIDENCE": output_confidence}, in_paths,
+    check_outputs({"OUTPUT": output, "OUTPUT_CONFIDENCE": output_confidence}, in_paths,
                    output_model)
     torch_device = resolve_device(device)
     rng = np.random.default_rng(schedule.seed)
@@ -785,7 +785,7 @@ def apply_model(input_path: str, model_path: str, output: str, output_confidence
                 progress: Optional[Progress] = None) -> StageIIResult:
     """Classify ``input_path`` with a model saved by :func:`run`."""
     progress = as_progress(progress)
-    _check_outputs({"OUTPUT": output, "OUTPUT_CONFIDENCE": output_confidence},
+    check_outputs({"OUTPUT": output, "OUTPUT_CONFIDENCE": output_confidence},
                    [input_path, model_path])
     model = StageIIModel.load(model_path)
     torch_device = resolve_device(device)

@@ -94,7 +94,9 @@ def atomic_outputs(paths: Sequence[str]) -> Iterator[list[str]]:
     temps = []
     try:
         for path in paths:
-            fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".tif",
+            # The temporary name keeps the ending: GDAL and readers pick formats by it.
+            fd, tmp = tempfile.mkstemp(prefix=".partial-",
+                                       suffix=os.path.splitext(path)[1] or ".tif",
                                        dir=os.path.dirname(os.path.abspath(path)))
             os.close(fd)
             temps.append(tmp)

@@ -69,28 +69,11 @@ class NoiseRobustAlgorithm(SpecialAlgorithm):
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        advanced = QgsProcessingParameterDefinition.FlagAdvanced
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Input raster"))
         self.addParameter(QgsProcessingParameterRasterLayer("LABELS", "Pseudo-labels"))
         self.addParameter(QgsProcessingParameterRasterLayer(
             "CONFIDENCE", "Pseudo-label confidence"))
-        integer = QgsProcessingParameterNumber.Integer
-        for name, label, default, minimum in (
-                ("EPOCHS", "Epochs", _DEFAULTS.epochs, 1),
-                ("WARMUP_EPOCHS", "Warm-up epochs", _DEFAULTS.warmup_epochs, 0),
-                ("ITERATIONS", "Iterations per epoch", _DEFAULTS.iterations, 1),
-                ("SAMPLES_PER_CLASS", "Samples per class", _DEFAULTS.samples_per_class, 1)):
-            self.addParameter(QgsProcessingParameterNumber(
-                name, label, integer, defaultValue=default, minValue=minimum))
-        rate = QgsProcessingParameterNumber(
-            "LEARNING_RATE", "Learning rate", QgsProcessingParameterNumber.Double,
-            defaultValue=_DEFAULTS.learning_rate)
-        rate.setMetadata({"widget_wrapper": {"decimals": 6}})
-        seed = QgsProcessingParameterNumber("SEED", "Random seed", integer,
-                                            defaultValue=_DEFAULTS.seed, minValue=0)
-        for param in (rate, seed):
-            param.setFlags(param.flags() | advanced)
-            self.addParameter(param)
+        add_schedule_parameters(self)
         add_device_parameter(self)
         self.addParameter(QgsProcessingParameterRasterLayer(
             "MASK", "Training mask (0 = do not train here)", optional=True))
@@ -107,13 +90,7 @@ class NoiseRobustAlgorithm(SpecialAlgorithm):
 
         inputs = noiserobust.Inputs(layer_path("INPUT"), layer_path("LABELS"),
                                     layer_path("CONFIDENCE"), layer_path("MASK"))
-        schedule = noiserobust.Schedule(
-            epochs=self.parameterAsInt(parameters, "EPOCHS", context),
-            warmup_epochs=self.parameterAsInt(parameters, "WARMUP_EPOCHS", context),
-            iterations=self.parameterAsInt(parameters, "ITERATIONS", context),
-            samples_per_class=self.parameterAsInt(parameters, "SAMPLES_PER_CLASS", context),
-            learning_rate=self.parameterAsDouble(parameters, "LEARNING_RATE", context),
-            seed=self.parameterAsInt(parameters, "SEED", context))
+        schedule = schedule_from(self, parameters, context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         confidence = self.parameterAsOutputLayer(parameters, "OUTPUT_CONFIDENCE", context)
         model = self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context) or None
@@ -121,6 +98,38 @@ class NoiseRobustAlgorithm(SpecialAlgorithm):
                           schedule, self.parameterAsString(parameters, "DEVICE", context))
         push_warnings(feedback, result.warnings)
         return finish(self, context, result, model)
+
+
+def add_schedule_parameters(alg) -> None:
+    """EPOCHS ... SEED: shared with special:classify."""
+    advanced = QgsProcessingParameterDefinition.FlagAdvanced
+    integer = QgsProcessingParameterNumber.Integer
+    for name, label, default, minimum in (
+            ("EPOCHS", "Epochs", _DEFAULTS.epochs, 1),
+            ("WARMUP_EPOCHS", "Warm-up epochs", _DEFAULTS.warmup_epochs, 0),
+            ("ITERATIONS", "Iterations per epoch", _DEFAULTS.iterations, 1),
+            ("SAMPLES_PER_CLASS", "Samples per class", _DEFAULTS.samples_per_class, 1)):
+        alg.addParameter(QgsProcessingParameterNumber(
+            name, label, integer, defaultValue=default, minValue=minimum))
+    rate = QgsProcessingParameterNumber(
+        "LEARNING_RATE", "Learning rate", QgsProcessingParameterNumber.Double,
+        defaultValue=_DEFAULTS.learning_rate)
+    rate.setMetadata({"widget_wrapper": {"decimals": 6}})
+    seed = QgsProcessingParameterNumber("SEED", "Random seed", integer,
+                                        defaultValue=_DEFAULTS.seed, minValue=0)
+    for param in (rate, seed):
+        param.setFlags(param.flags() | advanced)
+        alg.addParameter(param)
+
+
+def schedule_from(alg, parameters, context) -> noiserobust.Schedule:
+    return noiserobust.Schedule(
+        epochs=alg.parameterAsInt(parameters, "EPOCHS", context),
+        warmup_epochs=alg.parameterAsInt(parameters, "WARMUP_EPOCHS", context),
+        iterations=alg.parameterAsInt(parameters, "ITERATIONS", context),
+        samples_per_class=alg.parameterAsInt(parameters, "SAMPLES_PER_CLASS", context),
+        learning_rate=alg.parameterAsDouble(parameters, "LEARNING_RATE", context),
+        seed=alg.parameterAsInt(parameters, "SEED", context))
 
 
 def finish(alg, context, result, model=None) -> dict:

@@ -3,6 +3,7 @@
 from qgis.core import QgsProcessingProvider
 
 from .applymodel import ApplyModelAlgorithm
+from .classify import ClassifyAlgorithm
 from .common import icon, register_settings, unregister_settings
 from .noiserobust import NoiseRobustAlgorithm
 from .pseudolabel import PseudoLabelAlgorithm
@@ -32,7 +33,7 @@ class SpecialProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self):  # noqa: N802
         for alg in (PseudoRgbAlgorithm(), PseudoLabelAlgorithm(), NoiseRobustAlgorithm(),
-                    ApplyModelAlgorithm()):
+                    ApplyModelAlgorithm(), ClassifyAlgorithm()):
             self.addAlgorithm(alg)
 
     def supportedOutputRasterLayerExtensions(self):  # noqa: N802

@@ -80,12 +80,7 @@ class PseudoLabelAlgorithm(SpecialAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster"))
-        self.addParameter(QgsProcessingParameterString(
-            self.CLASSES, "Classes (';' between classes, ',' between synonyms)",
-            multiLine=False, optional=True))
-        self.addParameter(QgsProcessingParameterFile(
-            self.CLASSES_FILE, "Classes file (one class per line; instead of Classes)",
-            optional=True, fileFilter="Text files (*.txt);;All files (*)"))
+        add_classes_parameters(self)
         add_clip_parameters(self)
         add_wavelength_parameters(self, advanced=True)
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -119,6 +114,15 @@ class PseudoLabelAlgorithm(SpecialAlgorithm):
         if probabilities:
             outputs[self.OUTPUT_PROBABILITIES] = probabilities
         return outputs
+
+
+def add_classes_parameters(alg) -> None:
+    """CLASSES or CLASSES_FILE: shared with special:classify."""
+    alg.addParameter(QgsProcessingParameterString(
+        "CLASSES", "Classes (';' between classes, ',' between synonyms)", optional=True))
+    alg.addParameter(QgsProcessingParameterFile(
+        "CLASSES_FILE", "Classes file (one class per line; instead of Classes)",
+        optional=True, fileFilter="Text files (*.txt);;All files (*)"))
 
 
 def add_clip_parameters(alg) -> None:

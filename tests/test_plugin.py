@@ -9,8 +9,8 @@ import special_qgis
 
 from conftest import REPO
 
-ALGORITHMS = ["special:applymodel", "special:noiserobust", "special:pseudolabel",
-              "special:pseudorgb"]
+ALGORITHMS = ["special:applymodel", "special:classify", "special:noiserobust",
+              "special:pseudolabel", "special:pseudorgb"]
 
 
 def _special_registered():
