@@ -9,7 +9,7 @@ import special_qgis
 
 from conftest import REPO
 
-ALGORITHMS = ["special:applymodel", "special:classify", "special:noiserobust",
+ALGORITHMS = ["special:accuracy", "special:applymodel", "special:classify", "special:noiserobust",
               "special:pseudolabel", "special:pseudorgb"]
 
 
