@@ -112,6 +112,36 @@ def unregister_settings() -> None:
     ProcessingConfig.removeSetting(CACHE_SETTING)
 
 
+# The models shipped with the plugin (processing_provider/models/*.model3) are listed by
+# Processing's own model provider, under Models in the Toolbox, once their folder is one of
+# its "Models folder" entries (Settings ▸ Options ▸ Processing ▸ Providers ▸ Models).
+MODELS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+
+
+def _models_setting():
+    try:
+        from processing.core.ProcessingConfig import ProcessingConfig
+        from processing.modeler.ModelerUtils import ModelerUtils
+    except ImportError:  # Processing is not loaded: no model provider to show them
+        return None
+    return ProcessingConfig.settings.get(ModelerUtils.MODELS_FOLDER)
+
+
+def set_models_folder(present: bool) -> None:
+    """Add (or remove) the plugin's models folder in the Models folder setting. It is saved,
+    because other plugins re-read Processing's settings from disk; unloading removes it."""
+    setting = _models_setting()
+    if setting is None:
+        return
+    folders = [f for f in str(setting.value or "").split(";") if f and f != MODELS_FOLDER]
+    if present:
+        folders.append(MODELS_FOLDER)
+    value = ";".join(folders)
+    if value != setting.value:
+        setting.setValue(value)
+        setting.save()
+
+
 def clip_cache_dir() -> Optional[str]:
     """The weights cache folder of the Processing options, or None for core's default
     (environment variable SPECIAL_QGIS_CLIP_CACHE, else ~/.cache/special_qgis/clip)."""
