@@ -9,7 +9,7 @@ USER_PROFILES ?= $(HOME)/.local/share/QGIS/QGIS3
 # Tests never download anything, and use a throw-away QGIS profile (set in tests/conftest.py).
 TEST_ENV := QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1
 
-.PHONY: install system venv profile test lint install-user package clean bench bench-quality
+.PHONY: install system venv profile test lint install-user package clean bench bench-quality demo
 
 install: system venv profile
 
@@ -54,8 +54,13 @@ package:
 	cd build/package && $(CURDIR)/$(PY) -m zipfile -c $(CURDIR)/dist/special_qgis.zip special_qgis
 	@echo dist/special_qgis.zip
 
+# The whole job on a generated scene (see scripts/demo.py): make demo [CHECKPOINT=file.pt]
+# [MODEL=ViT-B-32]. Offline without weights it says what is missing and stops early.
+demo:
+	$(PY) scripts/demo.py $(if $(CHECKPOINT),--checkpoint "$(CHECKPOINT)") $(if $(MODEL),--model "$(MODEL)")
+
 clean:
-	rm -rf build dist $(PROFILE) .qgis-settings .pytest_cache .ruff_cache
+	rm -rf build dist demo $(PROFILE) .qgis-settings .pytest_cache .ruff_cache
 
 # Benchmarks (minutes on a 2-core CPU): pseudo-RGB throughput and memory, stage I speed
 # against the matmul rate and memory, stage II seconds per epoch and memory. On a GPU:
