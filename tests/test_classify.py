@@ -11,7 +11,7 @@ from special_qgis.core import classes, noiserobust, pipeline, pseudolabel
 from special_qgis.core.errors import Cancelled, UserInputError
 from special_qgis.core.progress import Progress
 
-from rasters import CRS_UTM, TRANSFORM, write_gtiff, write_labelled_scene
+from rasters import CRS_UTM, TRANSFORM, make_cube, write_gtiff, write_labelled_scene
 
 NAMES = "water; trees, forest; roofs"
 FAST = noiserobust.Schedule(epochs=2, warmup_epochs=1, iterations=2, samples_per_class=100)
@@ -201,3 +201,21 @@ def test_qgis_process_classify(qgis_process, tmp_path, scene, tiny_clip):
     made = set(os.listdir(tmp_path)) - before
     assert sorted(p for p in made if not p.endswith(".aux.xml")) == [
         "c.qml", "c.tif", "o.qml", "o.tif"]
+
+
+def test_its_model_refuses_a_scene_with_other_bands(provider, tmp_path, scene, tiny_clip):
+    """The model file of a pipeline run, applied to a scene of another band set."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    out = _outputs(str(tmp_path))
+    model = str(tmp_path / "model.pt")
+    pipeline.classify(scene, classes.parse_classes(NAMES), out["classes"], out["conf"],
+                      output_model=model, schedule=FAST, **_clip(tiny_clip))
+    other = write_gtiff(str(tmp_path / "other.tif"), make_cube(12, 40, 48),
+                        np.linspace(450, 2400, 12))
+    with pytest.raises(QgsProcessingException, match="INPUT: .*has 12 bands.*trained on 20 bands"):
+        processing.run("special:applymodel", {
+            "INPUT": other, "MODEL": model, "OUTPUT": str(tmp_path / "x.tif"),
+            "OUTPUT_CONFIDENCE": str(tmp_path / "y.tif")})
+    assert not (tmp_path / "x.tif").exists()
