@@ -15,6 +15,7 @@ from .common import (
     push_warnings,
     run_core,
     style_class_raster,
+    style_rgb_raster,
 )
 from .noiserobust import MODEL_FILTER, SCHEDULE_HELP, add_schedule_parameters, finish, schedule_from
 from .pseudolabel import (
@@ -99,5 +100,6 @@ class ClassifyAlgorithm(SpecialAlgorithm):
                                result.class_names, result.colours)
             done["OUTPUT_PSEUDO_LABELS"] = result.pseudo_labels
         if result.rgb:
+            style_rgb_raster(context, result.rgb, "Pseudo-RGB")
             done["OUTPUT_RGB"] = result.rgb
         return done

@@ -9,12 +9,15 @@ from typing import Optional, TypeVar
 
 from qgis.core import (
     QgsColorRampShader,
+    QgsContrastEnhancement,
+    QgsMultiBandColorRenderer,
     QgsPalettedRasterRenderer,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
     QgsRasterLayer,
+    QgsRasterMinMaxOrigin,
     QgsRasterShader,
     QgsRectangle,
     QgsSingleBandPseudoColorRenderer,
@@ -208,6 +211,18 @@ def style_confidence_raster(context, path: str, name: str) -> None:
         renderer.setClassificationMin(0.0)
         renderer.setClassificationMax(1.0)
         layer.setRenderer(renderer)
+
+    _on_load(context, path, name, apply)
+
+
+def style_rgb_raster(context, path: str, name: str) -> None:
+    """Show a 3-band raster as RGB stretched to its 2–98 % cumulative counts (the values
+    are unstretched reflectance or radiance, far from 0..255)."""
+    def apply(layer):
+        renderer = QgsMultiBandColorRenderer(layer.dataProvider(), 1, 2, 3)
+        layer.setRenderer(renderer)
+        layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum,
+                                     QgsRasterMinMaxOrigin.CumulativeCut)
 
     _on_load(context, path, name, apply)
 

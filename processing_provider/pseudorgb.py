@@ -6,7 +6,13 @@ from qgis.core import (
 )
 
 from ..core import pseudo_rgb
-from .common import WAVELENGTHS_HELP, SpecialAlgorithm, add_wavelength_parameters, run_core
+from .common import (
+    WAVELENGTHS_HELP,
+    SpecialAlgorithm,
+    add_wavelength_parameters,
+    run_core,
+    style_rgb_raster,
+)
 
 
 class PseudoRgbAlgorithm(SpecialAlgorithm):
@@ -44,4 +50,5 @@ class PseudoRgbAlgorithm(SpecialAlgorithm):
             wavelengths_override=self.parameterAsString(parameters, self.WAVELENGTHS, context),
             targets=self.parameterAsString(parameters, self.TARGET_WAVELENGTHS, context),
         )
+        style_rgb_raster(context, output, "Pseudo-RGB")
         return {self.OUTPUT: output}

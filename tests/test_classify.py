@@ -90,7 +90,7 @@ def test_processing_runs_every_stage_and_styles_outputs(provider, tmp_path, scen
     # (QGIS itself adds .aux.xml statistics when it loads a layer.)
     assert [f for f in _files(tmp_path / "out") if not f.endswith(".aux.xml")] == sorted(
         ["classes.tif", "classes.qml", "conf.tif", "conf.qml", "pseudo.tif", "pseudo.qml",
-         "rgb.tif", "model.pt"])
+         "rgb.tif", "rgb.qml", "model.pt"])
     # The log names the stages in order.
     stages = [t.split(":")[0] for t in texts]
     assert stages.index("stage I") < stages.index("stage II")
@@ -100,6 +100,10 @@ def test_processing_runs_every_stage_and_styles_outputs(provider, tmp_path, scen
         assert isinstance(renderer, QgsPalettedRasterRenderer)
         assert [c.label for c in renderer.classes()] == ["water", "trees", "roofs"]
     assert loaded["Confidence"].renderer().type() == "singlebandpseudocolor"
+    # The pseudo-RGB is stretched to its own values (2–98 %), not shown as 0..255.
+    red = loaded["Pseudo-RGB"].renderer().redContrastEnhancement()
+    valid = rgb[0][np.isfinite(rgb[0])]
+    assert valid.min() <= red.minimumValue() < red.maximumValue() <= valid.max()
 
 
 def test_same_result_as_the_single_stages(tmp_path, scene, tiny_clip):
