@@ -50,10 +50,32 @@ class ClipBackbone:
 _loaded: OrderedDict[tuple, ClipBackbone] = OrderedDict()
 
 
-def resolve_device(device: str = "auto"):
-    """'auto' → CUDA if PyTorch sees a GPU, else CPU. 'cuda' without one is an error."""
+# CPU threads for PyTorch (the plugin's setting, or a user's shell); unset or 0 = PyTorch's
+# own default (all cores).
+ENV_THREADS = "SPECIAL_QGIS_THREADS"
+
+
+def apply_threads() -> None:
+    """Set PyTorch's CPU thread count from SPECIAL_QGIS_THREADS. Called on the thread that
+    does the work: OpenMP's thread count is a per-thread setting."""
     import torch
 
+    text = os.environ.get(ENV_THREADS, "").strip()
+    try:
+        threads = int(text or 0)
+    except ValueError:
+        raise UserInputError(f"{ENV_THREADS}='{text}' is not a whole number of CPU threads.") \
+            from None
+    if threads > 0 and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def resolve_device(device: str = "auto"):
+    """'auto' → CUDA if PyTorch sees a GPU, else CPU. 'cuda' without one is an error.
+    Every PyTorch stage starts here, so it also applies the CPU thread setting."""
+    import torch
+
+    apply_threads()
     key = (device or "auto").strip().lower()
     if key == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -67,6 +89,16 @@ def resolve_device(device: str = "auto"):
             )
         return torch.device(key)
     raise UserInputError(f"DEVICE: '{device}' is not one of auto, cpu, cuda.")
+
+
+def describe_device(device) -> str:
+    """'cpu, 2 threads' or 'cuda:0 (NVIDIA H100 80GB HBM3)', for the log."""
+    import torch
+
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    threads = torch.get_num_threads()
+    return f"cpu, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def _register_configs() -> None:

@@ -24,7 +24,7 @@ import rasterio
 
 from . import classes as classes_mod
 from . import raster_io, wavelengths
-from .clip_backbone import resolve_device
+from .clip_backbone import describe_device, resolve_device
 from .errors import UserInputError
 from .hsi_net import (
     DEFAULT_PREDICT_TILE,
@@ -752,7 +752,7 @@ def run(inputs: Inputs, output: str, output_confidence: str,
     rng = np.random.default_rng(schedule.seed)
     with raster_io.gdal_env(), contextlib.ExitStack() as stack:
         src, lab, conf, mask = _open_inputs(stack, inputs)
-        progress.update(0.0, "stage II: checking the labels")
+        progress.update(0.0, f"stage II: on {describe_device(torch_device)}; checking the labels")
         summary = summarise_labels(lab, conf, mask, inputs, schedule.samples_per_class)
         reader = CubeReader(src)
         thresholds = pool_thresholds(summary.histograms, schedule.random_set_fraction,

@@ -409,6 +409,7 @@ def run(input_path: str, classes: Sequence[Sequence[str]], output_labels: str,
             raise UserInputError(
                 f"INPUT is {shape[1]} × {shape[0]} pixels, smaller than one "
                 f"{backbone.patch_size} × {backbone.patch_size} patch of {model_name}.")
+        progress.update(0.05, f"stage I: on {clip_backbone.describe_device(backbone.device)}")
         normalise = _Normaliser(reader, shape, progress.sub(0.05, 0.1))
         progress.update(0.1, "stage I: encoding the class names")
         segmenter = DenseSegmenter(backbone, classes,

@@ -6,13 +6,14 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..core import noiserobust
+from ..core import dependencies, noiserobust
 from .common import DEVICE_HELP, SpecialAlgorithm, add_device_parameter, push_warnings, run_core
 from .noiserobust import finish
 
 
 class ApplyModelAlgorithm(SpecialAlgorithm):
     ALG_ID = "applymodel"
+    NEEDS = dependencies.NETWORK
     TITLE = "Apply a trained model"
 
     def shortHelpString(self):  # noqa: N802

@@ -6,7 +6,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..core import pipeline
+from ..core import dependencies, pipeline
 from .common import (
     WAVELENGTHS_HELP,
     SpecialAlgorithm,
@@ -29,6 +29,7 @@ from .pseudolabel import (
 
 class ClassifyAlgorithm(SpecialAlgorithm):
     ALG_ID = "classify"
+    NEEDS = tuple(dict.fromkeys(dependencies.CLIP + dependencies.NETWORK))
     TITLE = "Classify hyperspectral image (whole pipeline)"
 
     def shortHelpString(self):  # noqa: N802

@@ -25,6 +25,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor, QIcon
 
+from ..core import dependencies
 from ..core.errors import Cancelled, UserInputError
 from ..core.progress import Progress
 
@@ -47,6 +48,7 @@ class SpecialAlgorithm(QgsProcessingAlgorithm):
     TITLE = ""
     GROUPS = {"tools": "Hyperspectral tools", "special": "SPECIAL classification"}
     GROUP = "special"
+    NEEDS = dependencies.RASTER  # Python packages (import names) the algorithm runs on
 
     def name(self):
         return self.ALG_ID
@@ -66,6 +68,40 @@ class SpecialAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):  # noqa: N802
         return type(self)()
 
+    def canExecute(self):  # noqa: N802
+        absent = dependencies.missing(self.NEEDS)
+        return (False, dependencies.message(absent)) if absent else (True, "")
+
+    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        # qgis_process and processing.run do not ask canExecute: say it here too.
+        ok, message = self.canExecute()
+        if not ok:
+            raise QgsProcessingException(message)
+        return True
+
+
+class UnavailableAlgorithm(SpecialAlgorithm):
+    """Stands in the Toolbox for an algorithm whose module cannot even be imported (no
+    rasterio): it cannot run, and says what to install."""
+
+    def __init__(self, alg_id: str, needs=dependencies.RASTER) -> None:
+        super().__init__()
+        self.ALG_ID = alg_id
+        self.TITLE = f"{alg_id} (unavailable: missing Python packages)"
+        self.NEEDS = needs
+
+    def createInstance(self):  # noqa: N802
+        return UnavailableAlgorithm(self.ALG_ID, self.NEEDS)
+
+    def shortHelpString(self):  # noqa: N802
+        return self.canExecute()[1] or "Restart QGIS to load this algorithm."
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        pass
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        raise QgsProcessingException(self.shortHelpString())
+
 
 def progress_for(feedback: QgsProcessingFeedback) -> Progress:
     """A core Progress that drives the Processing progress bar and honours Cancel."""
@@ -83,6 +119,11 @@ def progress_for(feedback: QgsProcessingFeedback) -> Progress:
 
 def run_core(feedback: QgsProcessingFeedback, func: Callable[..., T], *args, **kwargs) -> T:
     """Call ``func(*args, progress=..., **kwargs)``; user errors become Processing errors."""
+    from ..core.clip_backbone import ENV_THREADS
+
+    threads = cpu_threads()
+    if threads > 0:  # core applies it on the thread that runs the algorithm
+        os.environ[ENV_THREADS] = str(threads)
     try:
         return func(*args, progress=progress_for(feedback), **kwargs)
     except UserInputError as exc:
@@ -93,8 +134,12 @@ def run_core(feedback: QgsProcessingFeedback, func: Callable[..., T], *args, **k
 
 # ------------------------------------------------------------------------- settings
 
-# Shown under Settings ▸ Options ▸ Processing ▸ Providers ▸ SPECIAL hyperspectral.
+# Shown under Settings ▸ Options ▸ Processing ▸ Providers ▸ SPECIAL hyperspectral, and read
+# by qgis_process from the same profile.
 CACHE_SETTING = "SPECIAL_CLIP_CACHE"
+DEVICE_SETTING = "SPECIAL_DEFAULT_DEVICE"
+THREADS_SETTING = "SPECIAL_CPU_THREADS"
+DEVICES = ["auto", "cpu", "cuda"]
 
 
 def register_settings(provider_name: str, provider_icon) -> None:
@@ -106,13 +151,50 @@ def register_settings(provider_name: str, provider_icon) -> None:
     ProcessingConfig.addSetting(Setting(
         provider_name, CACHE_SETTING, "Folder for downloaded CLIP weights",
         default_cache_dir(), valuetype=Setting.FOLDER))
+    ProcessingConfig.addSetting(Setting(
+        provider_name, DEVICE_SETTING, "Default device of the algorithms' DEVICE parameter",
+        "auto", valuetype=Setting.SELECTION, options=DEVICES))
+    ProcessingConfig.addSetting(Setting(
+        provider_name, THREADS_SETTING, "CPU threads for PyTorch (0 = all cores)", 0,
+        valuetype=Setting.INT, validator=_non_negative))
     ProcessingConfig.readSettings()
+
+
+def _non_negative(value) -> None:
+    try:
+        ok = int(value) >= 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError("Give a whole number of threads, 0 or more (0 = all cores).")
 
 
 def unregister_settings() -> None:
     from processing.core.ProcessingConfig import ProcessingConfig
 
-    ProcessingConfig.removeSetting(CACHE_SETTING)
+    for name in (CACHE_SETTING, DEVICE_SETTING, THREADS_SETTING):
+        ProcessingConfig.removeSetting(name)
+
+
+def _setting(name: str, readable: bool = False):
+    try:
+        from processing.core.ProcessingConfig import ProcessingConfig
+
+        return ProcessingConfig.getSetting(name, readable=readable)
+    except Exception:  # noqa: BLE001 (Processing not initialised: core's defaults)
+        return None
+
+
+def default_device() -> str:
+    value = _setting(DEVICE_SETTING, readable=True)
+    return value if value in DEVICES else "auto"
+
+
+def cpu_threads() -> int:
+    try:
+        return max(0, int(_setting(THREADS_SETTING) or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 # The models shipped with the plugin (processing_provider/models/*.model3) are listed by
@@ -148,12 +230,7 @@ def set_models_folder(present: bool) -> None:
 def clip_cache_dir() -> Optional[str]:
     """The weights cache folder of the Processing options, or None for core's default
     (environment variable SPECIAL_QGIS_CLIP_CACHE, else ~/.cache/special_qgis/clip)."""
-    try:
-        from processing.core.ProcessingConfig import ProcessingConfig
-
-        return ProcessingConfig.getSetting(CACHE_SETTING) or None
-    except Exception:  # noqa: BLE001 (Processing not initialised: use core's default)
-        return None
+    return _setting(CACHE_SETTING) or None
 
 
 # -------------------------------------------------------------------------- styling
@@ -258,14 +335,16 @@ def add_wavelength_parameters(alg, advanced: bool = False) -> None:
 
 
 DEVICE_HELP = ("<b>Device</b>: auto (a CUDA GPU when PyTorch sees one, else the CPU), cpu or "
-               "cuda (an error when there is no GPU).\n")
+               "cuda (an error when there is no GPU). Its default is set in Settings ▸ "
+               "Options ▸ Processing ▸ Providers ▸ SPECIAL hyperspectral (auto unless "
+               "changed), as is the number of CPU threads.\n")
 
 
 def add_device_parameter(alg) -> None:
     from qgis.core import QgsProcessingParameterString
 
     alg.addParameter(QgsProcessingParameterString(
-        "DEVICE", "Device (auto, cpu or cuda)", defaultValue="auto"))
+        "DEVICE", "Device (auto, cpu or cuda)", defaultValue=default_device()))
 
 
 def push_warnings(feedback, warnings: Sequence[str]) -> None:

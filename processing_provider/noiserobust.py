@@ -8,7 +8,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..core import noiserobust
+from ..core import dependencies, noiserobust
 from .common import (
     DEVICE_HELP,
     SpecialAlgorithm,
@@ -43,6 +43,7 @@ SCHEDULE_HELP = (
 
 class NoiseRobustAlgorithm(SpecialAlgorithm):
     ALG_ID = "noiserobust"
+    NEEDS = dependencies.NETWORK
     TITLE = "Noise-robust classification (stage II)"
 
     def shortHelpString(self):  # noqa: N802

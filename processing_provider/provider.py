@@ -1,14 +1,23 @@
 """The ``special`` Processing provider."""
 
-from qgis.core import QgsApplication, QgsProcessingProvider
+import importlib
 
-from .accuracy import AccuracyAlgorithm
-from .applymodel import ApplyModelAlgorithm
-from .classify import ClassifyAlgorithm
-from .common import icon, register_settings, set_models_folder, unregister_settings
-from .noiserobust import NoiseRobustAlgorithm
-from .pseudolabel import PseudoLabelAlgorithm
-from .pseudorgb import PseudoRgbAlgorithm
+from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsProcessingProvider
+
+from ..core import dependencies
+from .common import (
+    SpecialAlgorithm,
+    UnavailableAlgorithm,
+    icon,
+    register_settings,
+    set_models_folder,
+    unregister_settings,
+)
+
+# One module per algorithm, named as its id (special:<name>).
+ALGORITHM_MODULES = ("pseudorgb", "pseudolabel", "noiserobust", "applymodel", "classify",
+                     "accuracy")
+_reported = set()  # missing packages already told about in this QGIS session
 
 
 class SpecialProvider(QgsProcessingProvider):
@@ -45,9 +54,21 @@ class SpecialProvider(QgsProcessingProvider):
             _refresh_models()
 
     def loadAlgorithms(self):  # noqa: N802
-        for alg in (PseudoRgbAlgorithm(), PseudoLabelAlgorithm(), NoiseRobustAlgorithm(),
-                    ApplyModelAlgorithm(), ClassifyAlgorithm(), AccuracyAlgorithm()):
+        needs = set()
+        for name in ALGORITHM_MODULES:
+            try:
+                module = importlib.import_module(f"{__package__}.{name}")
+            except ImportError:
+                if not dependencies.missing(dependencies.RASTER):
+                    raise  # a bug, not a missing package: keep its traceback
+                alg = UnavailableAlgorithm(name)
+            else:
+                alg = next(cls() for cls in vars(module).values()
+                           if isinstance(cls, type) and issubclass(cls, SpecialAlgorithm)
+                           and cls.ALG_ID == name)
+            needs.update(alg.NEEDS)
             self.addAlgorithm(alg)
+        _report_missing(dependencies.missing(sorted(needs)))
 
     def supportedOutputRasterLayerExtensions(self):  # noqa: N802
         return ["tif"]
@@ -57,3 +78,19 @@ def _refresh_models() -> None:
     models = QgsApplication.processingRegistry().providerById("model")
     if models is not None:
         models.refreshAlgorithms()
+
+
+def _report_missing(absent) -> None:
+    """Once per session: the message log, and the message bar of desktop QGIS."""
+    if not absent or set(absent) <= _reported:
+        return
+    _reported.update(absent)
+    text = ("Some algorithms cannot run until this is fixed. "
+            + dependencies.message(absent))
+    QgsMessageLog.logMessage(text, "SPECIAL hyperspectral", Qgis.Warning)
+    try:
+        from qgis.utils import iface
+    except ImportError:
+        iface = None
+    if iface is not None:
+        iface.messageBar().pushMessage("SPECIAL hyperspectral", text, Qgis.Warning, 0)

@@ -10,7 +10,7 @@ from qgis.core import (
 )
 
 from ..core import classes as classes_mod
-from ..core import clip_backbone, pseudolabel
+from ..core import clip_backbone, dependencies, pseudolabel
 from ..core.errors import UserInputError
 from .common import (
     DEVICE_HELP,
@@ -45,6 +45,7 @@ STAGE_I_HELP = (
 
 class PseudoLabelAlgorithm(SpecialAlgorithm):
     ALG_ID = "pseudolabel"
+    NEEDS = dependencies.CLIP
     TITLE = "CLIP pseudo-labels (stage I)"
     INPUT = "INPUT"
     CLASSES = "CLASSES"

@@ -1,0 +1,83 @@
+"""Which of the Python packages the plugin needs are missing, and the command that installs
+them. Checked without importing them (torch takes seconds to import)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from collections.abc import Iterable
+
+# import name → the name pip installs it under
+PACKAGES = {
+    "rasterio": "rasterio",
+    "torch": "torch",
+    "torchvision": "torchvision",
+    "open_clip": "open_clip_torch",
+    "sklearn": "scikit-learn",
+}
+RASTER = ("rasterio",)
+CLIP = ("rasterio", "torch", "torchvision", "open_clip")
+NETWORK = ("rasterio", "torch", "sklearn")
+
+# The pinned versions: requirements.txt beside core/ (repository) or inside the plugin
+# folder (the ZIP carries a copy).
+_REQUIREMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "requirements.txt")
+
+
+def missing(modules: Iterable[str]) -> list[str]:
+    """The import names among ``modules`` that cannot be imported here."""
+    absent = []
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            absent.append(name)
+    return absent
+
+
+def _pins() -> dict:
+    pins = {}
+    try:
+        with open(_REQUIREMENTS, encoding="utf-8") as fh:
+            for line in fh:
+                line = line.split("#")[0].strip()
+                if "==" in line:
+                    name, version = line.split("==", 1)
+                    pins[name.strip().lower()] = version.strip()
+    except OSError:
+        pass
+    return pins
+
+
+def _python() -> str:
+    """The interpreter QGIS runs (inside QGIS, sys.executable is QGIS itself)."""
+    if os.path.basename(sys.executable).lower().startswith("python"):
+        return sys.executable
+    return shutil.which("python3") or "python3"
+
+
+def install_command(modules: Iterable[str]) -> str:
+    pins = _pins()
+    packages = []
+    for module in modules:
+        package = PACKAGES.get(module, module)
+        if package == "open_clip_torch" and "torchvision" not in modules:
+            packages.append(f"torchvision=={pins['torchvision']}" if "torchvision" in pins
+                            else "torchvision")
+        packages.append(f"{package}=={pins[package]}" if package in pins else package)
+    return f"{_python()} -m pip install --user " + " ".join(dict.fromkeys(packages))
+
+
+def message(modules: Iterable[str]) -> str:
+    """What a user reads when ``modules`` are missing: what, and the command to fix it."""
+    modules = list(modules)
+    names = ", ".join(PACKAGES.get(m, m) for m in modules)
+    return (f"Missing Python package(s) for SPECIAL hyperspectral: {names}. Install them for "
+            f"the Python that QGIS runs, then restart QGIS:\n  {install_command(modules)}\n"
+            f"(On Debian/Ubuntu with a system Python, add --break-system-packages, or use the "
+            f"project's environment: 'make install', then start QGIS with 'scripts/qgis'.)")

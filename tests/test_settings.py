@@ -1,0 +1,111 @@
+"""The provider's settings (Processing ▸ Options ▸ Providers ▸ SPECIAL hyperspectral): the
+default device and the CPU threads, honoured in QGIS and by qgis_process."""
+
+import configparser
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from special_qgis.processing_provider import common
+
+from conftest import REPO
+from rasters import write_gtiff
+
+DEVICE_ALGORITHMS = ["special:pseudolabel", "special:noiserobust", "special:applymodel",
+                     "special:classify"]
+
+
+@pytest.fixture
+def settings(provider):
+    from processing.core.ProcessingConfig import ProcessingConfig
+
+    yield ProcessingConfig
+    ProcessingConfig.setSettingValue(common.DEVICE_SETTING, 0)
+    ProcessingConfig.setSettingValue(common.THREADS_SETTING, 0)
+
+
+def test_settings_are_registered_with_defaults(settings):
+    assert settings.getSetting(common.DEVICE_SETTING, readable=True) == "auto"
+    assert int(settings.getSetting(common.THREADS_SETTING)) == 0  # QSettings may give "0"
+    assert settings.getSetting(common.CACHE_SETTING)
+
+
+def test_default_device_is_the_device_parameters_default(settings):
+    from qgis.core import QgsApplication
+
+    registry = QgsApplication.processingRegistry()
+    settings.setSettingValue(common.DEVICE_SETTING, common.DEVICES.index("cpu"))
+    for alg_id in DEVICE_ALGORITHMS:
+        alg = registry.createAlgorithmById(alg_id)
+        assert alg.parameterDefinition("DEVICE").defaultValue() == "cpu", alg_id
+
+
+def test_threads_setting_is_applied_and_logged(settings, tmp_path, tiny_clip):
+    import processing
+    import torch
+    from qgis.core import QgsProcessingFeedback
+
+    before = torch.get_num_threads()
+    texts = []
+
+    class Feedback(QgsProcessingFeedback):
+        def setProgressText(self, text):  # noqa: N802
+            texts.append(text)
+
+    settings.setSettingValue(common.THREADS_SETTING, 1)
+    src = write_gtiff(str(tmp_path / "rgb.tif"), np.random.default_rng(0).random(
+        (3, 32, 32)).astype("float32"))
+    try:
+        processing.run("special:pseudolabel", {
+            "INPUT": src, "CLASSES": "water; trees", "MODEL": tiny_clip.name,
+            "PRETRAINED": tiny_clip.checkpoint, "WINDOW": 16, "STRIDE": 8, "DEVICE": "cpu",
+            "OUTPUT_LABELS": str(tmp_path / "l.tif"),
+            "OUTPUT_CONFIDENCE": str(tmp_path / "c.tif")}, feedback=Feedback())
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+        os.environ.pop("SPECIAL_QGIS_THREADS", None)
+    assert "stage I: on cpu, 1 thread" in texts, texts
+
+
+def test_bad_threads_value_is_refused(settings):
+    with pytest.raises(ValueError, match="whole number"):
+        common._non_negative("-2")
+
+
+def test_qgis_process_reads_the_settings_of_its_profile(tmp_path, tiny_clip):
+    """A profile whose settings say cpu and 1 thread: qgis_process's DEVICE default is cpu,
+    and PyTorch runs on one thread."""
+    root = tmp_path / "profiles"
+    subprocess.run([sys.executable, os.path.join(REPO, "scripts", "install_plugin.py"),
+                    "--link", str(root)], check=True, capture_output=True)
+    ini = root / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+    config = configparser.RawConfigParser()
+    config.optionxform = str
+    config.read(ini)
+    config.add_section("Processing")
+    config.set("Processing", "Configuration\\SPECIAL_DEFAULT_DEVICE",
+               str(common.DEVICES.index("cpu")))
+    config.set("Processing", "Configuration\\SPECIAL_CPU_THREADS", "1")
+    with open(ini, "w") as fh:
+        config.write(fh, space_around_delimiters=False)
+    env = dict(os.environ, QGIS_CUSTOM_CONFIG_PATH=str(root))
+    qgis_process = os.path.join(REPO, "scripts", "qgis_process")
+    helped = subprocess.run([qgis_process, "--json", "help", "special:noiserobust"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    help_json = json.loads(helped.stdout[helped.stdout.index("{"):])
+    assert help_json["parameters"]["DEVICE"]["default_value"] == "cpu"
+    src = write_gtiff(str(tmp_path / "rgb.tif"), np.random.default_rng(0).random(
+        (3, 32, 32)).astype("float32"))
+    ran = subprocess.run([qgis_process, "run", "special:pseudolabel", "--", f"INPUT={src}",
+                          "CLASSES=water;trees", f"MODEL={tiny_clip.name}",
+                          f"PRETRAINED={tiny_clip.checkpoint}", "WINDOW=16", "STRIDE=8",
+                          f"OUTPUT_LABELS={tmp_path / 'l.tif'}",
+                          f"OUTPUT_CONFIDENCE={tmp_path / 'c.tif'}"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "stage I: on cpu, 1 thread" in ran.stdout, ran.stdout
