@@ -48,11 +48,11 @@ lint:
 install-user:
 	$(PY) scripts/install_plugin.py --copy $(USER_PROFILES)
 
+# The plugin ZIP for QGIS's Plugins > Manage and Install Plugins > Install from ZIP: one
+# top folder special_qgis/ with core/ and processing_provider/ inside; no tests, no caches.
+# Standard library only, so it needs no venv.
 package:
-	rm -rf build/package dist && mkdir -p build/package dist
-	$(PY) scripts/install_plugin.py --build build/package
-	cd build/package && $(CURDIR)/$(PY) -m zipfile -c $(CURDIR)/dist/special_qgis.zip special_qgis
-	@echo dist/special_qgis.zip
+	$(if $(wildcard $(PY)),$(PY),python3) scripts/install_plugin.py --zip dist/special_qgis.zip
 
 # The whole job on a generated scene (see scripts/demo.py): make demo [CHECKPOINT=file.pt]
 # [MODEL=ViT-B-32]. Offline without weights it says what is missing and stops early.

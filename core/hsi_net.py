@@ -20,6 +20,7 @@ from rasterio.windows import Window
 
 from . import raster_io
 from .errors import UserInputError
+from .version import software_version
 
 DEFAULT_WIDTH = 64
 # Pixels of context on each side that can change a prediction (the receptive field's
@@ -29,21 +30,6 @@ DEFAULT_PREDICT_TILE = 512
 MODEL_FORMAT = "special_qgis stage II model"
 MODEL_VERSION = 1
 WAVELENGTH_TOLERANCE_NM = 1.0
-
-
-def software_version() -> str:
-    """special_qgis's version from metadata.txt (beside core/ in the repository and in
-    the plugin folder alike), or 'unknown'."""
-    import configparser
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "metadata.txt")
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read(path, encoding="utf-8")
-        return parser.get("general", "version")
-    except (configparser.Error, OSError):
-        return "unknown"
 
 
 def _torch():

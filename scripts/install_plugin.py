@@ -6,6 +6,8 @@
   --copy DIR     copy a self-contained plugin folder (special_qgis/ with core/ and
                  processing_provider/ inside, as in the plugin ZIP) into DIR's profile
   --build DIR    only build that self-contained folder at DIR/special_qgis
+  --zip FILE     build it and pack it as the plugin ZIP (one top folder, special_qgis/,
+                 as QGIS's "Install from ZIP" and plugins.qgis.org expect); make package
 
 DIR is a QGIS profiles root: the one QGIS_CUSTOM_CONFIG_PATH points at, or
 ~/.local/share/QGIS/QGIS3 for a user's normal QGIS.
@@ -16,10 +18,15 @@ import configparser
 import os
 import shutil
 import sys
+import tempfile
+import zipfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = "special_qgis"
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+# Never shipped: caches, hidden files (.pytest_cache, .ruff_cache, editor files), tests,
+# and what running GDAL/QGIS on a file beside the sources leaves there (*.aux.xml, *.qml).
+IGNORE = shutil.ignore_patterns("__pycache__", "*.py[co]", ".*", "tests", "*.aux.xml",
+                                "*.qml", "*~")
 
 
 def build(dest_root: str) -> str:
@@ -29,13 +36,34 @@ def build(dest_root: str) -> str:
         os.remove(dest)
     elif os.path.isdir(dest):
         shutil.rmtree(dest)
-    shutil.copytree(os.path.join(REPO, NAME), dest, ignore=IGNORE)
+    # symlinks=False copies what a link points at: special_qgis/metadata.txt is a link to
+    # ../metadata.txt in the repository and must be a real file in the plugin.
+    shutil.copytree(os.path.join(REPO, NAME), dest, ignore=IGNORE, symlinks=False)
     for sub in ("core", "processing_provider"):
-        shutil.copytree(os.path.join(REPO, sub), os.path.join(dest, sub), ignore=IGNORE)
-    for extra in ("metadata.txt", "LICENSE", "README.md"):
+        shutil.copytree(os.path.join(REPO, sub), os.path.join(dest, sub), ignore=IGNORE,
+                        symlinks=False)
+    for extra in ("metadata.txt", "LICENSE", "README.md", "requirements.txt"):
         if os.path.exists(os.path.join(REPO, extra)):
             shutil.copy2(os.path.join(REPO, extra), dest)
     return dest
+
+
+def package(zip_path: str) -> str:
+    """The plugin ZIP: build() in a scratch folder, packed under one top folder special_qgis/."""
+    zip_path = os.path.abspath(zip_path)
+    os.makedirs(os.path.dirname(zip_path), exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = build(scratch)
+        partial = zip_path + ".partial"
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
+            for here, dirs, files in os.walk(folder):
+                dirs.sort()
+                rel = os.path.relpath(here, scratch)
+                zf.write(here, rel)  # directory entries too: some unzip tools want them
+                for name in sorted(files):
+                    zf.write(os.path.join(here, name), os.path.join(rel, name))
+        os.replace(partial, zip_path)
+    return zip_path
 
 
 def enable(profiles_root: str) -> None:
@@ -59,8 +87,12 @@ def main() -> int:
     group.add_argument("--link", metavar="DIR")
     group.add_argument("--copy", metavar="DIR")
     group.add_argument("--build", metavar="DIR")
+    group.add_argument("--zip", metavar="FILE")
     args = parser.parse_args()
 
+    if args.zip:
+        print(package(args.zip))
+        return 0
     if args.build:
         os.makedirs(args.build, exist_ok=True)
         print(build(args.build))

@@ -13,7 +13,14 @@ _here = _os.path.dirname(_os.path.realpath(__file__))
 if not _os.path.isdir(_os.path.join(_here, "core")):
     __path__.append(_os.path.dirname(_here))  # noqa: F821 (module __path__)
 
-__version__ = "0.1.0"
+
+def __getattr__(name):
+    """``special_qgis.__version__``, read from metadata.txt on first use (its only copy)."""
+    if name == "__version__":
+        from .core.version import software_version
+
+        return software_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def classFactory(iface):  # noqa: N802 (QGIS's name)
