@@ -9,7 +9,7 @@ USER_PROFILES ?= $(HOME)/.local/share/QGIS/QGIS3
 # Tests never download anything, and use a throw-away QGIS profile (set in tests/conftest.py).
 TEST_ENV := QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1
 
-.PHONY: install system venv profile test lint install-user package clean bench bench-quality demo
+.PHONY: install system venv profile test lint install-user package clean bench bench-quality demo screenshots
 
 install: system venv profile
 
@@ -39,6 +39,10 @@ profile:
 
 test:
 	$(TEST_ENV) $(PY) -m pytest
+
+# The README's pictures, taken by the desktop test (desktop QGIS under Xvfb).
+screenshots:
+	SPECIAL_SCREENSHOTS=$(CURDIR)/docs/images $(TEST_ENV) $(PY) -m pytest tests/test_desktop.py
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -70,6 +74,7 @@ bench:
 	$(PY) bench/bench_pseudorgb.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_stage1.py
 	$(PY) bench/bench_stage2_speed.py
+	$(PY) bench/bench_classify.py
 
 bench-quality:
 	$(PY) bench/bench_stage2_quality.py --seeds 1,2,3 --ablation

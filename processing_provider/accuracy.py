@@ -26,7 +26,9 @@ class AccuracyAlgorithm(SpecialAlgorithm):
         return (
             "Compares a class raster with reference data and reports overall accuracy (OA), "
             "average accuracy (AA), Cohen's κ, each class's producer's accuracy, user's "
-            "accuracy and F1, and the confusion matrix.\n\n"
+            "accuracy and F1, and the confusion matrix: the usual measures of a "
+            "classification's accuracy (Congalton 1991; κ: Cohen 1960), as reported in "
+            "SPECIAL (Pang et al. 2025, arXiv 2501.16222).\n\n"
             "<b>Input class raster</b> (INPUT): one band, classes 1..C, 0 or nodata = "
             "unclassified, e.g. special:noiserobust's or special:pseudolabel's output. Class "
             "names come from its legend (category names), else 'class k'.\n"

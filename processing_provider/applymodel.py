@@ -19,7 +19,9 @@ class ApplyModelAlgorithm(SpecialAlgorithm):
     def shortHelpString(self):  # noqa: N802
         return (
             "Classifies a hyperspectral raster with a model file saved by 'Noise-robust "
-            "classification (stage II)' (its OUTPUT_MODEL), e.g. the next flight line of the "
+            "classification (stage II)' or 'Classify hyperspectral image' (their "
+            "OUTPUT_MODEL: the network of SPECIAL's stage II, Pang et al. 2025, arXiv "
+            "2501.16222), e.g. the next flight line of the "
             "same sensor. The scene must have the same bands: the same band count, and the "
             "same wavelengths (within 1 nm) when both the model and the scene know them. "
             "Bands are standardised with the statistics of the scene the model was trained "

@@ -60,7 +60,7 @@ class ClassifyAlgorithm(SpecialAlgorithm):
         add_classes_parameters(self)
         add_clip_parameters(self)
         add_wavelength_parameters(self, advanced=True)
-        add_schedule_parameters(self)
+        add_schedule_parameters(self, ("WARMUP_EPOCHS", "ITERATIONS", "SAMPLES_PER_CLASS"))
         self.addParameter(QgsProcessingParameterRasterLayer(
             "MASK", "Training mask (0 = do not train here)", optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Classes"))

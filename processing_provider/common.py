@@ -63,7 +63,10 @@ class SpecialAlgorithm(QgsProcessingAlgorithm):
         return self.GROUP
 
     def icon(self):
-        return icon()
+        # Each algorithm's own icon (icons/<id>.svg), else the plugin's.
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "icons",
+                            f"{self.ALG_ID}.svg")
+        return QIcon(path) if os.path.exists(path) else icon()
 
     def createInstance(self):  # noqa: N802
         return type(self)()

@@ -101,8 +101,9 @@ class NoiseRobustAlgorithm(SpecialAlgorithm):
         return finish(self, context, result, model)
 
 
-def add_schedule_parameters(alg) -> None:
-    """EPOCHS ... SEED: shared with special:classify."""
+def add_schedule_parameters(alg, advanced_names=()) -> None:
+    """EPOCHS ... SEED: shared with special:classify (which files more of them under
+    Advanced: ``advanced_names``)."""
     advanced = QgsProcessingParameterDefinition.FlagAdvanced
     integer = QgsProcessingParameterNumber.Integer
     for name, label, default, minimum in (
@@ -110,8 +111,11 @@ def add_schedule_parameters(alg) -> None:
             ("WARMUP_EPOCHS", "Warm-up epochs", _DEFAULTS.warmup_epochs, 0),
             ("ITERATIONS", "Iterations per epoch", _DEFAULTS.iterations, 1),
             ("SAMPLES_PER_CLASS", "Samples per class", _DEFAULTS.samples_per_class, 1)):
-        alg.addParameter(QgsProcessingParameterNumber(
-            name, label, integer, defaultValue=default, minValue=minimum))
+        param = QgsProcessingParameterNumber(name, label, integer, defaultValue=default,
+                                             minValue=minimum)
+        if name in advanced_names:
+            param.setFlags(param.flags() | advanced)
+        alg.addParameter(param)
     rate = QgsProcessingParameterNumber(
         "LEARNING_RATE", "Learning rate", QgsProcessingParameterNumber.Double,
         defaultValue=_DEFAULTS.learning_rate)

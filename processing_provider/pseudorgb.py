@@ -29,7 +29,9 @@ class PseudoRgbAlgorithm(SpecialAlgorithm):
             "Renders a hyperspectral raster as a 3-band image by linear interpolation "
             "between the two bands nearest each target wavelength (a target outside the "
             "sensor's range takes the edge band). The values are interpolated radiance or "
-            "reflectance, not stretched.\n\n"
+            "reflectance, not stretched. This is how SPECIAL (Pang et al. 2025, arXiv "
+            "2501.16222) shows a hyperspectral cube to CLIP; the layer is displayed "
+            "stretched to its 2–98 % values.\n\n"
             "<b>Input raster</b>: any GDAL raster with at least 2 bands (GeoTIFF, ENVI...).\n"
             + WAVELENGTHS_HELP +
             "\nOutput: Float32 GeoTIFF on the input's grid (CRS, geotransform, size). A "

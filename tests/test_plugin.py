@@ -85,3 +85,17 @@ def test_cache_folder_setting(provider, monkeypatch, tmp_path):
 
     ProcessingConfig.setSettingValue(common.CACHE_SETTING, str(tmp_path))
     assert common.clip_cache_dir() == str(tmp_path)
+
+
+def test_every_algorithm_has_help_citing_the_method_and_an_icon(provider):
+    for alg in provider.algorithms():
+        text = alg.shortHelpString()
+        assert "Pang et al. 2025" in text, alg.id()
+        assert len(text) > 600, alg.id()
+        assert not alg.icon().isNull(), alg.id()
+    def pixels(alg):
+        image = alg.icon().pixmap(24, 24).toImage()
+        return bytes(image.constBits().asarray(image.sizeInBytes()))
+
+    icons = {alg.id(): pixels(alg) for alg in provider.algorithms()}
+    assert len(set(icons.values())) == len(icons)  # each its own (classify: the plugin's)
