@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import urllib.parse
 import urllib.request
 from collections import OrderedDict
@@ -70,9 +71,19 @@ def apply_threads() -> None:
         torch.set_num_threads(threads)
 
 
+def _hide_triton() -> None:
+    """Tell PyTorch that Triton is absent. torch.optim imports torch._dynamo, which imports
+    Triton when it is installed (the CUDA wheels pull it in), and Triton's own LLVM crashed
+    desktop QGIS, which has Mesa's libLLVM loaded, on its first training step (seen under
+    Xvfb). We never compile kernels, so nothing is lost."""
+    if "triton" not in sys.modules:
+        sys.modules["triton"] = None  # `import triton` now raises ImportError
+
+
 def resolve_device(device: str = "auto"):
     """'auto' → CUDA if PyTorch sees a GPU, else CPU. 'cuda' without one is an error.
     Every PyTorch stage starts here, so it also applies the CPU thread setting."""
+    _hide_triton()
     import torch
 
     apply_threads()

@@ -122,3 +122,21 @@ def test_the_plugin_folder_carries_the_pins(tmp_path):
     with open(os.path.join(REPO, "requirements.txt")) as a, \
             open(tmp_path / "special_qgis" / "requirements.txt") as b:
         assert a.read() == b.read()
+
+
+def test_training_never_loads_triton():
+    """torch.optim pulls in torch._dynamo, which loads Triton's own LLVM when Triton is
+    installed; that crashed desktop QGIS (Mesa's libLLVM is loaded there). The plugin's
+    torch stages hide Triton from PyTorch."""
+    script = (
+        "from special_qgis.core.clip_backbone import resolve_device\n"
+        "resolve_device('cpu')\n"
+        "import torch\n"
+        "net = torch.nn.Linear(3, 2)\n"
+        "opt = torch.optim.Adam(net.parameters())\n"
+        "net(torch.randn(4, 3)).sum().backward()\n"
+        "opt.step()\n"
+        "print(any('libtriton' in line for line in open('/proc/self/maps')))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
