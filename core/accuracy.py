@@ -21,7 +21,6 @@ import html
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Optional
@@ -814,22 +813,13 @@ def _accumulate(src, reference, progress: Progress, block_bytes: int):
 
 
 def _write_texts(texts: dict) -> None:
-    """Write every file to a temporary name beside it, then move all into place: a
-    failure leaves no partial report (and an earlier report stays as it was)."""
-    temps = {}
-    try:
-        for path, text in texts.items():
-            fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=os.path.splitext(path)[1],
-                                       dir=os.path.dirname(os.path.abspath(path)))
-            temps[path] = tmp
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        for path, tmp in temps.items():
-            os.replace(tmp, path)
-    finally:
-        for tmp in temps.values():
-            if os.path.exists(tmp):
-                os.remove(tmp)
+    """All reports or none (an earlier report stays as it was): raster_io's temporary
+    names beside the outputs, moved into place only when every file is written."""
+    paths = list(texts)
+    with raster_io.atomic_outputs(paths) as temps:
+        for path, tmp in zip(paths, temps, strict=True):
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(texts[path])
 
 
 # ----------------------------------------------------------------------------- HTML
