@@ -40,10 +40,13 @@ from special_qgis.core import wavelengths as wavelengths_mod
 from special_qgis.core.errors import Cancelled, UserInputError
 from special_qgis.core.progress import Progress
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scenes import IP_REMOVED_BANDS, aviris_92av3c  # noqa: E402
+
 ROW_SCALE1 = "CLIP pseudo-labels, scale 1"
 ROW_SPECIAL = "SPECIAL (noise-robust network)"
-# 1-based band numbers of the usual "corrected" cubes (water absorption and noisy bands).
-INDIAN_PINES_REMOVED = tuple(range(104, 109)) + tuple(range(150, 164)) + (220,)
+# 1-based band numbers of the usual "corrected" cubes (water absorption and noisy bands);
+# Indian Pines' are bench/scenes.py's IP_REMOVED_BANDS.
 SALINAS_REMOVED = tuple(range(108, 113)) + tuple(range(154, 168)) + (224,)
 _GTIFF_DTYPES = {"uint8", "uint16", "int16", "uint32", "int32", "float32"}
 
@@ -83,17 +86,13 @@ def _drop(values: np.ndarray, removed: tuple) -> np.ndarray:
 
 
 def _indian_pines_centres() -> np.ndarray:
-    import importlib.util
-
-    spec = importlib.util.find_spec("spectral")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    path = os.path.join(folders[0], "tests", "data", "92AV3C.spc") if folders else ""
-    if not os.path.isfile(path):
+    try:
+        return aviris_92av3c()[0]
+    except (ImportError, OSError):
         raise UserInputError(
             "--sensor aviris-indian-pines needs the band centres that the 'spectral' package "
             "ships (spectral/tests/data/92AV3C.spc), and they are not installed here. "
-            "Install it (.venv/bin/pip install spectral) or give --wavelengths.")
-    return np.loadtxt(path, skiprows=2)[:, 0]
+            "Install it (.venv/bin/pip install spectral) or give --wavelengths.") from None
 
 
 def sensor_wavelengths(name: str, band_count: int) -> np.ndarray:
@@ -105,7 +104,7 @@ def sensor_wavelengths(name: str, band_count: int) -> np.ndarray:
         return np.linspace(430.0, 860.0, 103)
     if name == "aviris-indian-pines" and band_count in (220, 200):
         centres = _indian_pines_centres()
-        return centres if band_count == 220 else _drop(centres, INDIAN_PINES_REMOVED)
+        return centres if band_count == 220 else _drop(centres, IP_REMOVED_BANDS)
     if name == "aviris-salinas" and band_count in (224, 204):
         centres = np.linspace(400.0, 2500.0, 224)
         return centres if band_count == 224 else _drop(centres, SALINAS_REMOVED)

@@ -225,6 +225,13 @@ def _class_rules(wl: np.ndarray, spectra: np.ndarray, meta: list[dict[str, str]]
 
 
 @lru_cache(maxsize=1)
+def aviris_92av3c() -> tuple[np.ndarray, np.ndarray]:
+    """Indian Pines' 220 AVIRIS band centres and FWHMs (nm), in the file's band order, from
+    ``spectral``'s 92AV3C.spc (two header lines, then one band per row)."""
+    table = np.loadtxt(_package_dir("spectral") / "tests" / "data" / "92AV3C.spc", skiprows=2)
+    return table[:, 0], table[:, 1]
+
+
 def indian_pines_bands() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The scenes' bands, from ``spectral``'s 92AV3C.spc (Indian Pines' 220 AVIRIS bands).
 
@@ -235,9 +242,7 @@ def indian_pines_bands() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     94/95 at 1282.6/1273.0 nm); ``in_library_gap`` marks bands whose centre lies in one
     of the library's cut water-vapour gaps.
     """
-    path = _package_dir("spectral") / "tests" / "data" / "92AV3C.spc"
-    table = np.loadtxt(path, skiprows=2)
-    centres, fwhm = table[:, 0], table[:, 1]
+    centres, fwhm = aviris_92av3c()
     number = np.arange(1, len(centres) + 1)
     lib_wl = _library()[0]
     keep = ~np.isin(number, IP_REMOVED_BANDS) & (centres <= lib_wl[-1] + 0.5)
