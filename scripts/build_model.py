@@ -80,7 +80,7 @@ def build():
     ]
     for i, param in enumerate(inputs):
         component = QgsProcessingModelParameter(param.name())
-        component.setPosition(QPointF(120 + 200 * (i % 4), 60 + 60 * (i // 4)))
+        component.setPosition(QPointF(130 + 260 * (i % 3), 50 + 55 * (i // 3)))
         model.addModelParameter(param, component)
 
     def given(name):
@@ -92,8 +92,9 @@ def build():
     def child(alg_id, child_id, sources, outputs, row):
         step = QgsProcessingModelChildAlgorithm(alg_id)
         step.setChildId(child_id)
-        step.setDescription(child_id)
-        step.setPosition(QPointF(400, 260 + 120 * row))
+        step.setDescription(QgsApplication.processingRegistry().algorithmById(
+            alg_id).displayName())
+        step.setPosition(QPointF(390, 330 + 125 * row))
         for name, value in sources.items():
             step.addParameterSources(name, value)
         # Everything else at the algorithm's own default, visible (and editable) in the model.

@@ -113,6 +113,22 @@ def classify_dialog_shot(dialog):
     _save(dialog, "dialog.png")
     dialog.close()
     report["steps"].append("classify dialog")
+    from processing.modeler.ModelerDialog import ModelerDialog
+
+    model = QgsApplication.processingRegistry().algorithmById("model:special_pipeline")
+    modeller = ModelerDialog.create(model.create())
+    modeller.resize(1200, 800)
+    modeller.show()
+    if hasattr(modeller, "zoomFull"):  # the whole chain in view
+        QTimer.singleShot(300, modeller.zoomFull)
+    QTimer.singleShot(1000, _step(lambda: modeller_shot(modeller)))
+
+
+def modeller_shot(modeller):
+    _save(modeller, "modeller.png")
+    modeller.setDirty(False)  # no "save changes?" question
+    modeller.close()
+    report["steps"].append("modeller")
     import processing
 
     output = os.path.join(SHOTS, "pseudo_rgb.tif")

@@ -96,6 +96,7 @@ def test_result_shows_with_its_legend(desktop_run):
                                          "shingle roofs"]
     assert len(set(data["classes"]["colours"])) == 6
     assert data["confidence"] == "singlebandpseudocolor"
-    for name in ("toolbox.png", "dialog.png", "result.png"):
+    assert "modeller" in data["steps"]
+    for name in ("toolbox.png", "dialog.png", "modeller.png", "result.png"):
         path = next(p for p in data["screenshots"] if p.endswith(name))
         assert os.path.getsize(path) > 20000, name
