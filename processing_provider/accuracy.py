@@ -87,7 +87,6 @@ class AccuracyAlgorithm(SpecialAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(name, label))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
         reference = self.parameterAsLayer(parameters, "REFERENCE", context)
         if reference is None:
             raise QgsProcessingException("REFERENCE: choose a class raster or a polygon layer.")
@@ -100,7 +99,8 @@ class AccuracyAlgorithm(SpecialAlgorithm):
         html = self.parameterAsFileOutput(parameters, "OUTPUT_HTML", context)
         json_path = self.parameterAsFileOutput(parameters, "OUTPUT_JSON", context) or None
         result = run_core(
-            feedback, accuracy.run, layer.source(), reference.source(),
+            feedback, accuracy.run, self.raster_path(parameters, "INPUT", context),
+            reference.source(),
             output_html=html, output_json=json_path,
             class_field=self.parameterAsString(parameters, "CLASS_FIELD", context) or None,
             class_names=self.parameterAsString(parameters, "CLASS_NAMES", context) or None,

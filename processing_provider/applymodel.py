@@ -2,13 +2,12 @@
 
 from qgis.core import (
     QgsProcessingParameterFile,
-    QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
 )
 
 from ..core import dependencies, noiserobust
 from .common import DEVICE_HELP, SpecialAlgorithm, add_device_parameter, push_warnings, run_core
-from .noiserobust import finish
+from .noiserobust import add_map_outputs, finish
 
 
 class ApplyModelAlgorithm(SpecialAlgorithm):
@@ -37,14 +36,11 @@ class ApplyModelAlgorithm(SpecialAlgorithm):
         self.addParameter(QgsProcessingParameterFile(
             "MODEL", "Model file", fileFilter="special_qgis model (*.pt);;All files (*)"))
         add_device_parameter(self)
-        self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Classes"))
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            "OUTPUT_CONFIDENCE", "Confidence"))
+        add_map_outputs(self)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
         result = run_core(
-            feedback, noiserobust.apply_model, layer.source(),
+            feedback, noiserobust.apply_model, self.raster_path(parameters, "INPUT", context),
             self.parameterAsFile(parameters, "MODEL", context),
             self.parameterAsOutputLayer(parameters, "OUTPUT", context),
             self.parameterAsOutputLayer(parameters, "OUTPUT_CONFIDENCE", context),

@@ -1,10 +1,6 @@
 """special:classify — the whole SPECIAL pipeline in one step."""
 
-from qgis.core import (
-    QgsProcessingParameterFileDestination,
-    QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
-)
+from qgis.core import QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer
 
 from ..core import dependencies, pipeline
 from .common import (
@@ -17,7 +13,15 @@ from .common import (
     style_class_raster,
     style_rgb_raster,
 )
-from .noiserobust import MODEL_FILTER, SCHEDULE_HELP, add_schedule_parameters, finish, schedule_from
+from .noiserobust import (
+    SCHEDULE_HELP,
+    add_map_outputs,
+    add_mask_parameter,
+    add_model_output,
+    add_schedule_parameters,
+    finish,
+    schedule_from,
+)
 from .pseudolabel import (
     STAGE_I_HELP,
     add_classes_parameters,
@@ -61,36 +65,29 @@ class ClassifyAlgorithm(SpecialAlgorithm):
         add_clip_parameters(self)
         add_wavelength_parameters(self, advanced=True)
         add_schedule_parameters(self, ("WARMUP_EPOCHS", "ITERATIONS", "SAMPLES_PER_CLASS"))
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            "MASK", "Training mask (0 = do not train here)", optional=True))
-        self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Classes"))
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            "OUTPUT_CONFIDENCE", "Confidence"))
+        add_mask_parameter(self)
+        add_map_outputs(self)
         self.addParameter(QgsProcessingParameterRasterDestination(
             "OUTPUT_PSEUDO_LABELS", "Pseudo-labels (stage I)", optional=True,
             createByDefault=False))
         self.addParameter(QgsProcessingParameterRasterDestination(
             "OUTPUT_RGB", "Pseudo-RGB", optional=True, createByDefault=False))
-        self.addParameter(QgsProcessingParameterFileDestination(
-            "OUTPUT_MODEL", "Model file", MODEL_FILTER, optional=True, createByDefault=False))
+        add_model_output(self)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        def layer_path(name):
-            layer = self.parameterAsRasterLayer(parameters, name, context)
-            return layer.source() if layer is not None else None
-
         outputs = {name: self.parameterAsOutputLayer(parameters, name, context) or None
                    for name in ("OUTPUT", "OUTPUT_CONFIDENCE", "OUTPUT_PSEUDO_LABELS",
                                 "OUTPUT_RGB")}
         model = self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context) or None
         result = run_core(
-            feedback, pipeline.classify, layer_path("INPUT"),
+            feedback, pipeline.classify, self.raster_path(parameters, "INPUT", context),
             read_classes(self, parameters, context), outputs["OUTPUT"],
             outputs["OUTPUT_CONFIDENCE"], outputs["OUTPUT_PSEUDO_LABELS"],
             outputs["OUTPUT_RGB"], model,
             wavelengths_override=self.parameterAsString(parameters, "WAVELENGTHS", context),
             targets=self.parameterAsString(parameters, "TARGET_WAVELENGTHS", context),
-            schedule=schedule_from(self, parameters, context), mask_path=layer_path("MASK"),
+            schedule=schedule_from(self, parameters, context),
+            mask_path=self.raster_path(parameters, "MASK", context),
             cache_dir=clip_cache_dir(), **clip_arguments(self, parameters, context))
         feedback.pushInfo(f"{result.windows} CLIP windows segmented; classes: "
                           + ", ".join(result.class_names))

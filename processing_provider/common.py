@@ -71,6 +71,11 @@ class SpecialAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):  # noqa: N802
         return type(self)()
 
+    def raster_path(self, parameters, name: str, context) -> Optional[str]:
+        """The file behind a raster-layer parameter (None when an optional one is empty)."""
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        return layer.source() if layer is not None else None
+
     def canExecute(self):  # noqa: N802
         absent = dependencies.missing(self.NEEDS)
         return (False, dependencies.message(absent)) if absent else (True, "")

@@ -76,21 +76,13 @@ class NoiseRobustAlgorithm(SpecialAlgorithm):
             "CONFIDENCE", "Pseudo-label confidence"))
         add_schedule_parameters(self)
         add_device_parameter(self)
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            "MASK", "Training mask (0 = do not train here)", optional=True))
-        self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Classes"))
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            "OUTPUT_CONFIDENCE", "Confidence"))
-        self.addParameter(QgsProcessingParameterFileDestination(
-            "OUTPUT_MODEL", "Model file", MODEL_FILTER, optional=True, createByDefault=False))
+        add_mask_parameter(self)
+        add_map_outputs(self)
+        add_model_output(self)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        def layer_path(name):
-            layer = self.parameterAsRasterLayer(parameters, name, context)
-            return layer.source() if layer is not None else None
-
-        inputs = noiserobust.Inputs(layer_path("INPUT"), layer_path("LABELS"),
-                                    layer_path("CONFIDENCE"), layer_path("MASK"))
+        inputs = noiserobust.Inputs(*(self.raster_path(parameters, name, context)
+                                      for name in ("INPUT", "LABELS", "CONFIDENCE", "MASK")))
         schedule = schedule_from(self, parameters, context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         confidence = self.parameterAsOutputLayer(parameters, "OUTPUT_CONFIDENCE", context)
@@ -125,6 +117,23 @@ def add_schedule_parameters(alg, advanced_names=()) -> None:
     for param in (rate, seed):
         param.setFlags(param.flags() | advanced)
         alg.addParameter(param)
+
+
+def add_mask_parameter(alg) -> None:
+    alg.addParameter(QgsProcessingParameterRasterLayer(
+        "MASK", "Training mask (0 = do not train here)", optional=True))
+
+
+def add_map_outputs(alg) -> None:
+    """OUTPUT and OUTPUT_CONFIDENCE of stage II: shared with applymodel and classify."""
+    alg.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Classes"))
+    alg.addParameter(QgsProcessingParameterRasterDestination(
+        "OUTPUT_CONFIDENCE", "Confidence"))
+
+
+def add_model_output(alg) -> None:
+    alg.addParameter(QgsProcessingParameterFileDestination(
+        "OUTPUT_MODEL", "Model file", MODEL_FILTER, optional=True, createByDefault=False))
 
 
 def schedule_from(alg, parameters, context) -> noiserobust.Schedule:

@@ -94,14 +94,14 @@ class PseudoLabelAlgorithm(SpecialAlgorithm):
             createByDefault=False))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         classes = read_classes(self, parameters, context)
         labels = self.parameterAsOutputLayer(parameters, self.OUTPUT_LABELS, context)
         confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context)
         probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES,
                                                     context) or None
         result = run_core(
-            feedback, pseudolabel.run, layer.source(), classes, labels, confidence,
+            feedback, pseudolabel.run, self.raster_path(parameters, self.INPUT, context),
+            classes, labels, confidence,
             probabilities, wavelengths_override=self.parameterAsString(
                 parameters, "WAVELENGTHS", context),
             targets=self.parameterAsString(parameters, "TARGET_WAVELENGTHS", context),

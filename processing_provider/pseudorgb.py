@@ -44,11 +44,10 @@ class PseudoRgbAlgorithm(SpecialAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Pseudo-RGB"))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         run_core(
             feedback, pseudo_rgb.write_pseudo_rgb,
-            layer.source(), output,
+            self.raster_path(parameters, self.INPUT, context), output,
             wavelengths_override=self.parameterAsString(parameters, self.WAVELENGTHS, context),
             targets=self.parameterAsString(parameters, self.TARGET_WAVELENGTHS, context),
         )
