@@ -63,13 +63,17 @@ def _python() -> str:
 
 def install_command(modules: Iterable[str]) -> str:
     pins = _pins()
+
+    def pinned(package: str) -> str:
+        return f"{package}=={pins[package]}" if package in pins else package
+
     packages = []
     for module in modules:
         package = PACKAGES.get(module, module)
-        if package == "open_clip_torch" and "torchvision" not in modules:
-            packages.append(f"torchvision=={pins['torchvision']}" if "torchvision" in pins
-                            else "torchvision")
-        packages.append(f"{package}=={pins[package]}" if package in pins else package)
+        if package == "open_clip_torch":
+            # Unpinned, pip would bring the newest torchvision, built for another torch.
+            packages.append(pinned("torchvision"))
+        packages.append(pinned(package))
     return f"{_python()} -m pip install --user " + " ".join(dict.fromkeys(packages))
 
 
