@@ -56,18 +56,26 @@ _loaded: OrderedDict[tuple, ClipBackbone] = OrderedDict()
 ENV_THREADS = "SPECIAL_QGIS_THREADS"
 
 
+_default_threads: Optional[int] = None  # PyTorch's own count, before we changed it
+
+
 def apply_threads() -> None:
-    """Set PyTorch's CPU thread count from SPECIAL_QGIS_THREADS. Called on the thread that
-    does the work: OpenMP's thread count is a per-thread setting."""
+    """Set PyTorch's CPU thread count from SPECIAL_QGIS_THREADS (unset or 0: PyTorch's own
+    default, restored if an earlier run changed it). Called on the thread that does the
+    work: OpenMP's thread count is a per-thread setting."""
+    global _default_threads
     import torch
 
+    if _default_threads is None:
+        _default_threads = torch.get_num_threads()
     text = os.environ.get(ENV_THREADS, "").strip()
     try:
         threads = int(text or 0)
     except ValueError:
         raise UserInputError(f"{ENV_THREADS}='{text}' is not a whole number of CPU threads.") \
             from None
-    if threads > 0 and torch.get_num_threads() != threads:
+    threads = threads if threads > 0 else _default_threads
+    if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
 

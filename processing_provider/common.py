@@ -125,13 +125,22 @@ def progress_for(feedback: QgsProcessingFeedback) -> Progress:
     return Progress(report, feedback.isCanceled)
 
 
+_threads_set_by_us = [False]
+
+
 def run_core(feedback: QgsProcessingFeedback, func: Callable[..., T], *args, **kwargs) -> T:
     """Call ``func(*args, progress=..., **kwargs)``; user errors become Processing errors."""
     from ..core.clip_backbone import ENV_THREADS
 
+    # Core applies the setting on the thread that runs the algorithm. Setting 0 after an
+    # earlier value takes ours back (a value from the user's shell stays).
     threads = cpu_threads()
-    if threads > 0:  # core applies it on the thread that runs the algorithm
+    if threads > 0:
         os.environ[ENV_THREADS] = str(threads)
+        _threads_set_by_us[0] = True
+    elif _threads_set_by_us[0]:
+        os.environ.pop(ENV_THREADS, None)
+        _threads_set_by_us[0] = False
     try:
         return func(*args, progress=progress_for(feedback), **kwargs)
     except UserInputError as exc:

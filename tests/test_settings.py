@@ -72,6 +72,37 @@ def test_threads_setting_is_applied_and_logged(settings, tmp_path, tiny_clip):
     assert "stage I: on cpu, 1 thread" in texts, texts
 
 
+def test_threads_setting_back_to_zero_restores_pytorchs_default(settings, tmp_path,
+                                                                 tiny_clip):
+    import processing
+    import torch
+
+    from special_qgis.core import clip_backbone
+
+    clip_backbone.apply_threads()  # records PyTorch's own count if nothing did yet
+    default = clip_backbone._default_threads
+    src = write_gtiff(str(tmp_path / "rgb.tif"), np.random.default_rng(0).random(
+        (3, 32, 32)).astype("float32"))
+
+    def run(name):
+        processing.run("special:pseudolabel", {
+            "INPUT": src, "CLASSES": "water; trees", "MODEL": tiny_clip.name,
+            "PRETRAINED": tiny_clip.checkpoint, "WINDOW": 16, "STRIDE": 8, "DEVICE": "cpu",
+            "OUTPUT_LABELS": str(tmp_path / f"{name}l.tif"),
+            "OUTPUT_CONFIDENCE": str(tmp_path / f"{name}c.tif")})
+        return torch.get_num_threads()
+
+    try:
+        settings.setSettingValue(common.THREADS_SETTING, default + 1)
+        assert run("a") == default + 1
+        settings.setSettingValue(common.THREADS_SETTING, 0)
+        assert run("b") == default
+        assert "SPECIAL_QGIS_THREADS" not in os.environ
+    finally:
+        torch.set_num_threads(default)
+        os.environ.pop("SPECIAL_QGIS_THREADS", None)
+
+
 def test_bad_threads_value_is_refused(settings):
     with pytest.raises(ValueError, match="whole number"):
         common._non_negative("-2")
