@@ -214,6 +214,34 @@ def test_progress_goes_to_one_and_history_is_per_epoch(tmp_path):
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
 
 
+def test_kept_model_is_the_average_of_the_robust_phase(tmp_path):
+    """The saved network is the running mean of the weights (and batch-norm statistics)
+    after every robust-phase iteration; warm-up iterations are not in it."""
+    import torch
+
+    from special_qgis.core.hsi_net import StageIIModel
+
+    scene = write_labelled_scene(str(tmp_path), rows=40, cols=40, bands=6)
+    schedule = noiserobust.Schedule(epochs=4, warmup_epochs=1, iterations=1,
+                                    samples_per_class=100, average_weights=True)
+    snapshots = []  # one iteration per epoch: the state after each iteration
+
+    def keep(epoch, trainer):
+        snapshots.append({k: v.detach().clone().double()
+                          for k, v in trainer.network.state_dict().items()})
+
+    out, _ = _run(scene, str(tmp_path), schedule, on_epoch=keep)
+    saved = StageIIModel.load(out["model"]).network.state_dict()
+    robust = snapshots[schedule.warmup_epochs:]
+    floats = [name for name, value in saved.items() if value.dtype.is_floating_point]
+    assert len(floats) > 10
+    for name in floats:
+        expected = torch.stack([s[name] for s in robust]).mean(0)
+        torch.testing.assert_close(saved[name].double(), expected, rtol=1e-5, atol=1e-6)
+    # not simply the last iterate
+    assert any(not torch.allclose(saved[n].double(), robust[-1][n]) for n in floats)
+
+
 def test_qgis_process_noiserobust(qgis_process, tmp_path):
     scene = write_labelled_scene(str(tmp_path), rows=40, cols=40, bands=8)
     res = qgis_process("run", "special:noiserobust", "--", f"INPUT={scene['cube']}",

@@ -81,6 +81,29 @@ def test_soft_targets_are_normalised_gaussian_posteriors():
     np.testing.assert_allclose(soft[:, :3], expected, atol=1e-5)
 
 
+def test_tied_soft_targets_use_one_pooled_covariance():
+    """tied=True: every class's Gaussian has the pooled within-class covariance; class
+    sizes do not act as priors."""
+    rng = np.random.default_rng(5)
+    centres = rng.normal(0, 2, (3, 6))
+    classes = np.repeat([0, 1, 2], [300, 120, 60])
+    mixing = rng.normal(0, 1, (6, 6))
+    feats = centres[classes] + rng.normal(0, 1, (480, 6)) @ mixing
+    model = nr.GaussianSoftTargets(4, tied=True).fit(feats, classes)  # class 3 empty
+    query = rng.normal(0, 3, (40, 6))
+    soft = model.soft_targets(query)
+    np.testing.assert_allclose(soft.sum(1), 1.0, atol=1e-6)
+    assert (soft[:, 3] == 0).all()
+    means = [feats[classes == c].mean(0) for c in range(3)]
+    scatter = sum(np.outer(x - means[c], x - means[c]) for x, c in zip(feats, classes, strict=True))
+    pooled = scatter / (len(feats) - 3)
+    pooled += np.eye(6) * 1e-3 * np.trace(pooled) / 6
+    dens = np.array([multivariate_normal(m, pooled).logpdf(query) for m in means]).T
+    expected = np.exp(dens - dens.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(soft[:, :3], expected, atol=1e-5)
+
+
 def _log_softmax(x):
     x = x - x.max(1, keepdims=True)
     return x - np.log(np.exp(x).sum(1, keepdims=True))
