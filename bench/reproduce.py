@@ -454,7 +454,8 @@ Runs the plugin's pipeline (special_qgis.core) on CUBE with the class names you 
 and prints OA, AA and Cohen's κ (in percent) of the three maps against TRUTH, over the
 pixels labelled in TRUTH (code 0 = unlabelled is skipped), plus per-class accuracy, the
 wall time of each stage and the machine. The ground truth only scores the maps: it never
-enters training, masking or model selection (the map scored is the last epoch's).
+enters training, masking or model selection (the map scored is stage II's kept model:
+its weights averaged after warm-up).
 
 Inputs
   CUBE  a MATLAB .mat file (scipy.io.loadmat; the file's only 3-D array, or --cube-key),

@@ -3,7 +3,8 @@ noise-robust schedule (DESIGN.md §2), and the trained model applied to other sc
 
 No ground truth enters anywhere: training uses the pseudo-labels and their confidence,
 excluding only nodata pixels, pixels labelled 0 and pixels outside an optional MASK; the
-model kept is the last epoch's.
+model kept is the mean of the network's weights over the robust phase (no choice made
+by any score).
 
 Scale: training runs on a cache of the scene held in memory (the whole scene when it
 fits ``cache_bytes``, else random 256×256 chips read through windows), and each

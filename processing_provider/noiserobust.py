@@ -34,8 +34,9 @@ SCHEDULE_HELP = (
     "After warm-up, every epoch the network's own best-versus-second-best margin is split, "
     "per predicted class, by a 3-component Gaussian mixture: the highest component is the "
     "confident set (1/5 of it is used), the lowest the hard set. Their targets are soft: "
-    "per-class Gaussian models on 5 principal components of the confident pixels' spectra. "
-    "Loss = CE(random) + 0.1·CE(hard) + 1.0·CE(confident).\n"
+    "per-class Gaussian models, with one pooled covariance, on 30 principal components of "
+    "the confident pixels' spectra. Loss = CE(random) + 0.1·CE(hard) + 1.0·CE(confident). "
+    "The network kept is the mean of its weights over all iterations after warm-up.\n"
     "<b>Learning rate</b> (0.001): Adam, cosine decay to a tenth of it. <b>Seed</b>: the "
     "same seed on the same device gives the same map.\n" + DEVICE_HELP
 )
@@ -51,7 +52,8 @@ class NoiseRobustAlgorithm(SpecialAlgorithm):
             "Trains a spectral–spatial network on the pseudo-labels of stage I (or any class "
             "raster with a confidence raster) with the noise-robust schedule of SPECIAL "
             "(Pang et al. 2025), then classifies the whole scene. No ground truth is used "
-            "anywhere: the model kept is the last epoch's.\n\n"
+            "anywhere: the model kept is the mean of the network's weights after warm-up, "
+            "chosen by no score.\n\n"
             "<b>Input raster</b>: the hyperspectral scene (any band count; each band is "
             "standardised from its valid pixels).\n"
             "<b>Labels</b> and <b>confidence</b>: special:pseudolabel's outputs for this "
