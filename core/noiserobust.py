@@ -198,8 +198,8 @@ class GaussianSoftTargets:
         pooled = None
         if self.tied:
             present = [c for c in range(self.n_classes) if np.count_nonzero(classes == c) > 1]
-            resid = np.concatenate([features[classes == c] - features[classes == c].mean(0)
-                                    for c in present])
+            resid = np.concatenate([x - x.mean(0)
+                                    for x in (features[classes == c] for c in present)])
             pooled = resid.T @ resid / max(1, len(resid) - len(present))
         for c in range(self.n_classes):
             x = features[classes == c]
