@@ -26,7 +26,15 @@ system:
 # the requirement files change.
 venv: $(VENV)/.installed
 
+# torch's CUDA build alone is about 5.6 GB; pip fails half-way with ENOSPC otherwise.
+VENV_NEEDS_MB := 6500
+
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	@test -x $(PY) && $(PY) -c 'import torch' 2>/dev/null || { \
+	  free=$$(df -Pm . | awk 'NR==2 {print $$4}'); \
+	  if [ "$$free" -lt $(VENV_NEEDS_MB) ]; then \
+	    echo "make install: the virtual environment needs about $(VENV_NEEDS_MB) MB free here ($(CURDIR)), and only $$free MB are. Free some disk space and run make install again." >&2; \
+	    exit 1; fi; }
 	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt -r requirements-dev.txt
 	@# Only the package name special_qgis goes on the venv's path, never a bare `core`.
