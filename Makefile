@@ -85,4 +85,4 @@ bench:
 	$(PY) bench/bench_classify.py
 
 bench-quality:
-	$(PY) bench/bench_stage2_quality.py --seeds 1,2,3,4,5
+	$(PY) bench/bench_stage2_quality.py --seeds 1,2,3,4,5 --jobs 2 --json bench/stage2_quality.json

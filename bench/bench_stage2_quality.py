@@ -11,7 +11,12 @@ For every seed it reports OA, AA and κ against the truth of
 The truth is used only to score the maps, never by the methods.
 
   .venv/bin/python bench/bench_stage2_quality.py [--seeds 1,2,3,4,5] [--size 256]
-      [--per-epoch] [--json results.json]
+      [--jobs 2] [--per-epoch] [--json results.json]
+
+With --jobs N the seeds run in N processes side by side, each with one thread (PyTorch
+and BLAS). Training is chaotic: a different thread count changes float rounding and,
+through it, a map by up to about 1.5 OA points, so the thread count is fixed to make the
+numbers repeatable.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -92,8 +98,12 @@ def main() -> int:
     parser.add_argument("--ablation", action="store_true",
                         help="also run stage II without its robust phase (WARMUP = EPOCHS)")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--jobs", type=int, default=0,
+                        help="run the seeds in this many one-thread processes side by side")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.jobs > 0:
+        return run_jobs(args, seeds)
     print(f"machine: {platform.node()}, {os.cpu_count()} CPUs; scenes {args.size}², "
           f"seeds {seeds}")
     rows = []
@@ -131,6 +141,43 @@ def main() -> int:
                           + " ".join(f"{v:.3f}" for v in per_epoch))
         rows.append(row)
         print_row(row)
+    print_summary(rows)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+    return 0
+
+
+ONE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                 "SPECIAL_QGIS_THREADS")}
+
+
+def run_jobs(args, seeds: list) -> int:
+    """The seeds dealt round-robin to ``args.jobs`` child processes of one thread each;
+    their rows are printed as they finish and summarised together."""
+    forwarded = ["--size", str(args.size)] + (["--epochs", str(args.epochs)] if args.epochs
+                                               else [])
+    forwarded += [f"--{flag.replace('_', '-')}" for flag in ("per_epoch", "skip_plain", "ablation")
+                  if getattr(args, flag)]
+    groups = [seeds[i::args.jobs] for i in range(args.jobs) if seeds[i::args.jobs]]
+    print(f"machine: {platform.node()}, {os.cpu_count()} CPUs; {len(groups)} processes of "
+          f"one thread; seeds {groups}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        children = []
+        for i, group in enumerate(groups):
+            out = os.path.join(tmp, f"{i}.json")
+            cmd = [sys.executable, os.path.abspath(__file__), "--seeds",
+                   ",".join(map(str, group)), "--json", out] + forwarded
+            children.append((subprocess.Popen(cmd, env={**os.environ, **ONE_THREAD}), out))
+        failed = [c.wait() for c, _ in children]
+        if any(failed):
+            print(f"a benchmark process failed (exit codes {failed})", file=sys.stderr)
+            return 1
+        rows = []
+        for _, out in children:
+            with open(out) as fh:
+                rows.extend(json.load(fh))
+    rows.sort(key=lambda r: seeds.index(r["seed"]))
     print_summary(rows)
     if args.json:
         with open(args.json, "w") as fh:
