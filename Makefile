@@ -77,7 +77,7 @@ clean:
 # Benchmarks (minutes on a 2-core CPU): pseudo-RGB throughput and memory, stage I speed
 # against the matmul rate and memory, stage II seconds per epoch and memory. On a GPU:
 # $(PY) bench/bench_stage1.py --device cuda. Stage II's accuracy on five seeded scenes
-# (about 70 minutes on 2 cores): make bench-quality.
+# (about 45 minutes on 2 cores): make bench-quality.
 bench:
 	$(PY) bench/bench_pseudorgb.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_stage1.py

@@ -141,11 +141,7 @@ def main() -> int:
                           + " ".join(f"{v:.3f}" for v in per_epoch))
         rows.append(row)
         print_row(row)
-    print_summary(rows)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1)
-    return 0
+    return report(rows, args.json)
 
 
 ONE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -178,9 +174,13 @@ def run_jobs(args, seeds: list) -> int:
             with open(out) as fh:
                 rows.extend(json.load(fh))
     rows.sort(key=lambda r: seeds.index(r["seed"]))
+    return report(rows, args.json)
+
+
+def report(rows: list, json_path) -> int:
     print_summary(rows)
-    if args.json:
-        with open(args.json, "w") as fh:
+    if json_path:
+        with open(json_path, "w") as fh:
             json.dump(rows, fh, indent=1)
     return 0
 
