@@ -77,7 +77,8 @@ clean:
 # Benchmarks (minutes on a 2-core CPU): pseudo-RGB throughput and memory, stage I speed
 # against the matmul rate and memory, stage II seconds per epoch and memory. On a GPU:
 # $(PY) bench/bench_stage1.py --device cuda. Stage II's accuracy on five seeded scenes
-# (about 45 minutes on 2 cores): make bench-quality.
+# (about 45 minutes on 2 cores): make bench-quality; the same with the networks trained
+# with SEED = scene seed + N: make bench-quality TRAIN_SEED_OFFSET=N.
 bench:
 	$(PY) bench/bench_pseudorgb.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_stage1.py
@@ -85,4 +86,6 @@ bench:
 	$(PY) bench/bench_classify.py
 
 bench-quality:
-	$(PY) bench/bench_stage2_quality.py --seeds 1,2,3,4,5 --jobs 2 --json bench/stage2_quality.json
+	$(PY) bench/bench_stage2_quality.py --seeds 1,2,3,4,5 --jobs 2 \
+		--train-seed-offset $(or $(TRAIN_SEED_OFFSET),0) \
+		--json bench/stage2_quality$(if $(TRAIN_SEED_OFFSET),_seed_offset$(TRAIN_SEED_OFFSET)).json
