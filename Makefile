@@ -85,7 +85,8 @@ bench:
 	$(PY) bench/bench_stage2_speed.py
 	$(PY) bench/bench_classify.py
 
+TRAIN_SEED_OFFSET ?= 0
 bench-quality:
 	$(PY) bench/bench_stage2_quality.py --seeds 1,2,3,4,5 --jobs 2 \
-		--train-seed-offset $(or $(TRAIN_SEED_OFFSET),0) \
-		--json bench/stage2_quality$(if $(TRAIN_SEED_OFFSET),_seed_offset$(TRAIN_SEED_OFFSET)).json
+		--train-seed-offset $(TRAIN_SEED_OFFSET) --json bench/stage2_quality$(if \
+		$(filter-out 0,$(TRAIN_SEED_OFFSET)),_seed_offset$(TRAIN_SEED_OFFSET)).json

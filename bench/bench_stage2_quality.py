@@ -196,7 +196,7 @@ METHODS = ("pseudo-labels", "random forest", "plain CE network", "stage II",
 
 
 def print_row(row: dict) -> None:
-    trained = row.get("train seed", row["seed"])
+    trained = row["train seed"]
     parts = [f"seed {row['seed']} ({row['classes']} classes, {row['bands']} bands"
              + (f", networks trained with SEED {trained}" if trained != row["seed"] else "")
              + "):"]
