@@ -28,7 +28,8 @@ DEFAULT_WIDTH = 64
 HALO = 16
 DEFAULT_PREDICT_TILE = 512
 MODEL_FORMAT = "special_qgis stage II model"
-MODEL_VERSION = 1
+# 2: the spectral prior (a linear term on the standardised bands) is part of the model.
+MODEL_VERSION = 2
 WAVELENGTH_TOLERANCE_NM = 1.0
 
 
@@ -73,6 +74,28 @@ def build_network(bands: int, classes: int, width: int = DEFAULT_WIDTH, dropout:
             return out[..., :height, :width_]
 
     return SpectralSpatialNet()
+
+
+def with_prior(network, weight: np.ndarray, bias: np.ndarray):
+    """``network``'s logits plus a per-pixel linear term ``weight`` · x + ``bias``
+    ((classes, bands) and (classes,)): the spectral prior of stage II, a 1×1 convolution
+    that adds no spatial context, so tiled prediction still equals whole-scene."""
+    torch = _torch()
+
+    class NetworkWithPrior(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.network = network
+            self.prior = torch.nn.Conv2d(weight.shape[1], weight.shape[0], 1)
+            with torch.no_grad():
+                self.prior.weight.copy_(torch.from_numpy(
+                    np.asarray(weight, np.float32))[:, :, None, None])
+                self.prior.bias.copy_(torch.from_numpy(np.asarray(bias, np.float32)))
+
+        def forward(self, x):
+            return self.network(x) + self.prior(x)
+
+    return NetworkWithPrior()
 
 
 # ------------------------------------------------------------------- input standardisation
@@ -155,6 +178,10 @@ def predict_tiles(network, read_standardised, shape: tuple[int, int], device,
 
 # ------------------------------------------------------------------------- the model file
 
+def _tensor_or_none(values: Optional[np.ndarray]):
+    return None if values is None else _torch().from_numpy(np.asarray(values, np.float64))
+
+
 @dataclass
 class StageIIModel:
     """A trained network with everything needed to apply it to another scene."""
@@ -166,10 +193,24 @@ class StageIIModel:
     wavelengths_nm: Optional[np.ndarray]
     width: int = DEFAULT_WIDTH
     info: dict = field(default_factory=dict)
+    # The spectral prior: (classes, bands) weights and (classes,) biases on standardised
+    # bands, added to the network's logits (None: the network alone).
+    prior_weight: Optional[np.ndarray] = None
+    prior_bias: Optional[np.ndarray] = None
 
     @property
     def bands(self) -> int:
         return len(self.stats.mean)
+
+    @property
+    def classes(self) -> int:
+        return len(self.class_names)
+
+    def predictor(self):
+        """The module that maps standardised bands to the logits of the final map."""
+        if self.prior_weight is None:
+            return self.network
+        return with_prior(self.network, self.prior_weight, self.prior_bias)
 
     def save(self, path: str) -> None:
         torch = _torch()
@@ -183,10 +224,11 @@ class StageIIModel:
             "colours": [list(map(int, c)) for c in self.colours],
             "band_mean": torch.from_numpy(np.asarray(self.stats.mean, dtype=np.float64)),
             "band_std": torch.from_numpy(np.asarray(self.stats.std, dtype=np.float64)),
-            "wavelengths_nm": (None if self.wavelengths_nm is None else
-                               torch.from_numpy(np.asarray(self.wavelengths_nm, np.float64))),
+            "wavelengths_nm": _tensor_or_none(self.wavelengths_nm),
             "info": {**self.info, "special_qgis_version": software_version()},
             "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
+            "prior_weight": _tensor_or_none(self.prior_weight),
+            "prior_bias": _tensor_or_none(self.prior_bias),
         }
         torch.save(state, path)
 
@@ -213,12 +255,18 @@ class StageIIModel:
             network = build_network(int(state["bands"]), int(state["classes"]),
                                     int(state["width"]))
             network.load_state_dict(state["state_dict"])
-            wl = state["wavelengths_nm"]
+            wl, prior_w, prior_b = (state[k] for k in ("wavelengths_nm", "prior_weight",
+                                                       "prior_bias"))
             model = cls(network.eval(),
                         BandStats(state["band_mean"].numpy(), state["band_std"].numpy()),
                         list(state["class_names"]), [tuple(c) for c in state["colours"]],
                         None if wl is None else wl.numpy(), int(state["width"]),
-                        dict(state.get("info", {})))
+                        dict(state.get("info", {})),
+                        None if prior_w is None else prior_w.numpy(),
+                        None if prior_b is None else prior_b.numpy())
+            if prior_w is not None and (prior_w.shape != (model.classes, model.bands)
+                                        or prior_b is None or prior_b.shape != (model.classes,)):
+                raise ValueError("prior shape")
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError):
             raise UserInputError(f"{param}: '{path}' is damaged or incomplete (it says it "
                                  f"is a model, but parts are missing). Train it again with "

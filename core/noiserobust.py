@@ -4,7 +4,8 @@ noise-robust schedule (DESIGN.md §2), and the trained model applied to other sc
 No ground truth enters anywhere: training uses the pseudo-labels and their confidence,
 excluding only nodata pixels, pixels labelled 0 and pixels outside an optional MASK; the
 model kept is the mean of the network's weights over the robust phase (no choice made
-by any score).
+by any score), and the final map adds to it a spectral prior fitted on the most
+confident pseudo-labels.
 
 Scale: training runs on a cache of the scene held in memory (the whole scene when it
 fits ``cache_bytes``, else random 256×256 chips read through windows), and each
@@ -47,6 +48,8 @@ _GMM_SAMPLES = 20_000
 _PCA_SAMPLES = 50_000
 _CONFIDENCE_BINS = 1000
 _MIN_POOL = 50  # pixels per class in the random set's pool, however small the fraction
+_PRIOR_PER_CLASS = 5_000  # pool pixels per class the spectral prior is fitted on
+_ABSENT_CLASS_GAP = 1e4  # a class without labelled pixels never wins through the prior
 
 
 @dataclass
@@ -76,6 +79,13 @@ class Schedule:
     # The kept network is the mean of the weights over every robust-phase iteration: the
     # last iterate swings by several points from epoch to epoch.
     average_weights: bool = True
+    # The final map adds a spectral prior to the network's logits: linear discriminants
+    # (pooled Gaussians on the PCA scores) fitted on the random set's pool, scaled so that
+    # their median margin is this multiple of the network's. The network alone decides
+    # contested fields differently from one SEED to the next; the prior, a per-pixel
+    # spectral model that cannot memorise a field, steadies it (README, "Stage II
+    # quality"). 0 = the network alone.
+    spectral_prior: float = 1.0
     seed: int = 0
     crop: int = 128
     crops_per_iteration: int = 4
@@ -107,6 +117,9 @@ class Schedule:
             raise UserInputError(
                 f"LEARNING_RATE must be a positive number (it is {self.learning_rate:g}); the "
                 f"default is 0.001.")
+        if not (self.spectral_prior >= 0 and math.isfinite(self.spectral_prior)):
+            raise UserInputError(
+                f"The spectral prior's weight must be 0 or more (it is {self.spectral_prior:g}).")
         return self
 
 
@@ -228,12 +241,36 @@ class GaussianSoftTargets:
                                                             self.precisions[c], d)
         return out
 
+    def linear_logits(self) -> tuple[np.ndarray, np.ndarray]:
+        """For tied models, (C, components) weights and (C,) biases whose affine scores
+        differ from :meth:`log_likelihood` by a per-pixel constant (the shared quadratic
+        term), so they give the same soft targets. Classes without a model get weight 0
+        and a bias far below any other score."""
+        if not self.tied:
+            raise ValueError("only Gaussians with a pooled covariance are linear")
+        dim = next(iter(self.means.values())).shape[0]
+        weights = np.zeros((self.n_classes, dim))
+        biases = np.zeros(self.n_classes)
+        for c, mean in self.means.items():
+            weights[c] = self.precisions[c] @ mean
+            biases[c] = self.log_norms[c] - 0.5 * mean @ weights[c]
+        missing = [c for c in range(self.n_classes) if c not in self.means]
+        if missing:
+            biases[missing] = biases[list(self.means)].min() - _ABSENT_CLASS_GAP
+        return weights, biases
+
     def soft_targets(self, features: np.ndarray) -> np.ndarray:
         """(n, C) float32 rows that sum to 1."""
         ll = self.log_likelihood(features)
         ll -= ll.max(axis=1, keepdims=True)
         p = np.exp(ll)
         return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _margin(scores: np.ndarray) -> np.ndarray:
+    """Best minus second-best of each row."""
+    top2 = -np.partition(-scores, 1, axis=1)[:, :2]
+    return top2[:, 0] - top2[:, 1]
 
 
 def augment(x, k: int, flip: bool):
@@ -654,6 +691,43 @@ class Trainer:
                  for i in range(0, len(where), batch)]
         return np.concatenate(parts) if parts else np.empty((0, self.pca.n_components_))
 
+    def spectral_prior(self) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """The final map's prior: (C, bands) weights and (C,) biases on standardised bands.
+
+        Pooled Gaussians on the PCA scores of the random set's pool (the most confident
+        pseudo-labels, at most ``_PRIOR_PER_CLASS`` per class), whose log-likelihoods are
+        affine in the bands; scaled so that their median best-minus-second margin over the
+        training pixels is ``spectral_prior`` times the network's (a ratio, so the balance
+        does not depend on how separable the scene's spectra are). None when fewer than
+        two classes can be modelled.
+        """
+        where = pixel_index(self.chips, [c.pool for c in self.chips])
+        labels = np.concatenate([c.labels.ravel()[c.pool.ravel()] for c in self.chips]) - 1
+        fit_on = np.concatenate([_subsample(where[labels == c], _PRIOR_PER_CLASS, self.rng)
+                                 for c in range(self.n_classes)])
+        classes = np.concatenate([np.full(min(_PRIOR_PER_CLASS, np.count_nonzero(labels == c)),
+                                          c) for c in range(self.n_classes)])
+        gaussians = GaussianSoftTargets(self.n_classes, tied=True).fit(
+            self._features(fit_on), classes)
+        if not gaussians.fitted:
+            return None
+        w_feat, b_feat = gaussians.linear_logits()
+        # Scores of PCA features z = P (x - m) as scores of the bands x.
+        weight = w_feat @ self.pca.components_
+        bias = b_feat - weight @ self.pca.mean_
+        probe = _subsample(pixel_index(self.chips, [c.eligible for c in self.chips]),
+                           _GMM_SAMPLES, self.rng)
+        logits = []
+        for i, chip in enumerate(self.chips):
+            flat = probe[probe[:, 0] == i, 1]
+            if flat.size:
+                probs = self.predict_chip(chip).reshape(self.n_classes, -1)[:, flat].T
+                logits.append(np.log(np.maximum(probs, 1e-30)))
+        prior = gather_spectra(self.chips, probe) @ weight.T + bias
+        scale = (self.s.spectral_prior * np.median(_margin(np.concatenate(logits)))
+                 / max(np.median(_margin(prior)), 1e-12))
+        return weight * scale, bias * scale
+
     def train(self, progress: Progress, on_epoch=None) -> None:
         s = self.s
         steps = s.epochs * s.iterations
@@ -723,7 +797,7 @@ def _write_prediction(model: StageIIModel, reader: CubeReader, src, device, outp
     label_profile = raster_io.geotiff_profile(src, 1, classes_mod.label_dtype(n_classes),
                                               classes_mod.NODATA_LABEL)
     conf_profile = raster_io.geotiff_profile(src, 1, "float32", CONFIDENCE_NODATA)
-    network = model.network.to(device)
+    network = model.predictor().to(device)
     last_read = {}  # predict_tiles yields each tile right after reading it
 
     def read_standardised(y0, y1, x0, x1):
@@ -763,7 +837,7 @@ def run(inputs: Inputs, output: str, output_confidence: str,
     """Train the network on stage I's pseudo-labels and classify the whole scene.
 
     Writes OUTPUT (classes 1..C, 0 = no data, legend from LABELS), OUTPUT_CONFIDENCE
-    (BvSB of the network, Float32, NaN = no data) and optionally the model file.
+    (BvSB of the final model, Float32, NaN = no data) and optionally the model file.
     ``on_epoch(epoch, trainer)`` is a hook for benchmarks.
     """
     import contextlib
@@ -792,13 +866,19 @@ def run(inputs: Inputs, output: str, output_confidence: str,
             raise UserInputError("LABELS: no labelled pixel has valid INPUT data.")
         n_classes = len(summary.class_names)
         trainer = Trainer(chips, n_classes, schedule, torch_device, rng)
-        trainer.train(progress.sub(0.08, 0.85), on_epoch)
+        trainer.train(progress.sub(0.08, 0.84), on_epoch)
+        prior = None
+        if schedule.spectral_prior > 0 and not schedule.plain_cross_entropy:
+            progress.update(0.84, "stage II: fitting the spectral prior")
+            prior = trainer.spectral_prior()
         del chips, trainer.chips
         model = StageIIModel(trainer.network.cpu(), stats, summary.class_names,
                              summary.colours, _input_wavelengths(inputs.input_path),
                              schedule.width,
                              {"epochs": schedule.epochs, "seed": schedule.seed,
-                              "trained_on": os.path.basename(inputs.input_path)})
+                              "spectral_prior": schedule.spectral_prior,
+                              "trained_on": os.path.basename(inputs.input_path)},
+                             *(prior or (None, None)))
         extra = [(output_model, model.save)] if output_model else []
         _write_prediction(model, reader, src, torch_device, output, output_confidence,
                           schedule.predict_tile, progress.sub(0.85, 1.0), extra)

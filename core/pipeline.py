@@ -83,8 +83,8 @@ def classify(input_path: str, classes: Sequence[Sequence[str]], output: str,
     """Classify a hyperspectral raster into ``classes`` with no training labels.
 
     ``classes``: one list of synonyms per class. Writes OUTPUT (classes 1..C, 0 = no data,
-    colour table and class names) and OUTPUT_CONFIDENCE (BvSB of the network, Float32, NaN
-    = no data); optionally the stage I pseudo-labels, the pseudo-RGB and the stage II model
+    colour table and class names) and OUTPUT_CONFIDENCE (BvSB of the final model, Float32,
+    NaN = no data); optionally the stage I pseudo-labels, the pseudo-RGB and the stage II model
     file. Every raster is on INPUT's grid. Either every requested output is written or none.
     """
     progress = as_progress(progress)

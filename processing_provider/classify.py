@@ -52,7 +52,7 @@ class ClassifyAlgorithm(SpecialAlgorithm):
             "<b>Mask</b> (optional): pixels where it is 0 or nodata are not used for stage II "
             "training; the map still covers every valid pixel.\n" + SCHEDULE_HELP +
             "\n<b>Outputs</b>: classes (1..C, 0 = no data) with the class names as legend; "
-            "confidence = best minus second-best probability of the network (0..1); "
+            "confidence = best minus second-best probability of the final model (0..1); "
             "optionally the stage I pseudo-labels, the pseudo-RGB and the stage II model "
             "file (for special:applymodel). All rasters are on the input's grid; input "
             "nodata pixels stay nodata. Random or unsuitable CLIP weights give meaningless "

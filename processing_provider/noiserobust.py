@@ -38,7 +38,13 @@ SCHEDULE_HELP = (
     "the confident pixels' spectra. Loss = CE(random) + 0.1·CE(hard) + 1.0·CE(confident). "
     "The network kept is the mean of its weights over all iterations after warm-up.\n"
     "<b>Learning rate</b> (0.001): Adam, cosine decay to a tenth of it. <b>Seed</b>: the "
-    "same seed on the same device gives the same map.\n" + DEVICE_HELP
+    "same seed on the same device gives the same map.\n"
+    "<b>Spectral prior weight</b> (1): the map adds to the network's scores a purely "
+    "spectral model, linear discriminants (the same pooled Gaussians) fitted on each "
+    "class's most confident fifth of the pseudo-labels, scaled so that its median margin "
+    "is this many times the network's. The network alone decides some contested fields "
+    "differently from one seed to the next; the per-pixel spectral model cannot memorise "
+    "a field and steadies those decisions. 0 = the network alone.\n" + DEVICE_HELP
 )
 
 
@@ -53,7 +59,7 @@ class NoiseRobustAlgorithm(SpecialAlgorithm):
             "raster with a confidence raster) with the noise-robust schedule of SPECIAL "
             "(Pang et al. 2025), then classifies the whole scene. No ground truth is used "
             "anywhere: the model kept is the mean of the network's weights after warm-up, "
-            "chosen by no score.\n\n"
+            "with a spectral prior fitted on the pseudo-labels, chosen by no score.\n\n"
             "<b>Input raster</b>: the hyperspectral scene (any band count; each band is "
             "standardised from its valid pixels).\n"
             "<b>Labels</b> and <b>confidence</b>: special:pseudolabel's outputs for this "
@@ -64,8 +70,9 @@ class NoiseRobustAlgorithm(SpecialAlgorithm):
             "training (e.g. clouds, or areas you distrust); the map still covers every "
             "valid pixel.\n" + SCHEDULE_HELP +
             "\n<b>Outputs</b>: classes with the labels' legend; confidence = best minus "
-            "second-best probability of the network; optionally the model file, to classify "
-            "other scenes of the same sensor with special:applymodel. The network has a "
+            "second-best probability of the final model (network and prior); optionally "
+            "the model file, to classify other scenes of the same sensor with "
+            "special:applymodel. The network has a "
             "spatial context of about 14 pixels. Training holds the scene in memory when it "
             "is under 768 MB as Float32, else random 256×256 chips of it; prediction runs in "
             "512×512 tiles."
@@ -116,7 +123,11 @@ def add_schedule_parameters(alg, advanced_names=()) -> None:
     rate.setMetadata({"widget_wrapper": {"decimals": 6}})
     seed = QgsProcessingParameterNumber("SEED", "Random seed", integer,
                                         defaultValue=_DEFAULTS.seed, minValue=0)
-    for param in (rate, seed):
+    prior = QgsProcessingParameterNumber(
+        "SPECTRAL_PRIOR", "Spectral prior weight (0 = network alone)",
+        QgsProcessingParameterNumber.Double, defaultValue=_DEFAULTS.spectral_prior,
+        minValue=0.0)
+    for param in (rate, seed, prior):
         param.setFlags(param.flags() | advanced)
         alg.addParameter(param)
 
@@ -145,7 +156,8 @@ def schedule_from(alg, parameters, context) -> noiserobust.Schedule:
         iterations=alg.parameterAsInt(parameters, "ITERATIONS", context),
         samples_per_class=alg.parameterAsInt(parameters, "SAMPLES_PER_CLASS", context),
         learning_rate=alg.parameterAsDouble(parameters, "LEARNING_RATE", context),
-        seed=alg.parameterAsInt(parameters, "SEED", context))
+        seed=alg.parameterAsInt(parameters, "SEED", context),
+        spectral_prior=alg.parameterAsDouble(parameters, "SPECTRAL_PRIOR", context))
 
 
 def finish(alg, context, result, model=None) -> dict:

@@ -89,8 +89,8 @@ def test_no_ground_truth_parameter_and_reference_files_change_nothing(provider, 
     alg = QgsApplication.processingRegistry().algorithmById("special:noiserobust")
     names = {p.name() for p in alg.parameterDefinitions()}
     assert names == {"INPUT", "LABELS", "CONFIDENCE", "EPOCHS", "WARMUP_EPOCHS", "ITERATIONS",
-                     "SAMPLES_PER_CLASS", "LEARNING_RATE", "SEED", "DEVICE", "MASK", "OUTPUT",
-                     "OUTPUT_CONFIDENCE", "OUTPUT_MODEL"}
+                     "SAMPLES_PER_CLASS", "LEARNING_RATE", "SEED", "SPECTRAL_PRIOR", "DEVICE",
+                     "MASK", "OUTPUT", "OUTPUT_CONFIDENCE", "OUTPUT_MODEL"}
     plain, with_truth = tmp_path / "plain", tmp_path / "truth"
     plain.mkdir()
     scene = write_labelled_scene(str(plain), rows=48, cols=48, bands=10)
@@ -279,3 +279,52 @@ def test_wavelengths_checked_by_applymodel(tmp_path):
         noiserobust.apply_model(shifted, out["model"], str(tmp_path / "x.tif"),
                                 str(tmp_path / "y.tif"), "cpu")
     assert not (tmp_path / "x.tif").exists()
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.5])
+def test_spectral_prior_is_scaled_to_the_networks_margin(tmp_path, ratio):
+    """The saved model's prior, scored independently on the standardised scene: its median
+    best-minus-second margin over the labelled pixels is SPECTRAL_PRIOR × the network's,
+    and the map is the argmax of network logits plus prior."""
+    import torch
+
+    from special_qgis.core.hsi_net import StageIIModel
+
+    scene = write_labelled_scene(str(tmp_path), rows=48, cols=48, bands=10)
+    out, _ = _run(scene, str(tmp_path), noiserobust.Schedule(**{**FAST.__dict__,
+                                                                "spectral_prior": ratio}))
+    model = StageIIModel.load(out["model"])
+    assert model.prior_weight.shape == (4, 10) and model.info["spectral_prior"] == ratio
+    with rasterio.open(scene["cube"]) as ds:
+        raw = ds.read().astype(np.float64)
+    x = (raw - model.stats.mean[:, None, None]) / model.stats.std[:, None, None]
+    with torch.inference_mode():
+        net = model.network.eval()(torch.from_numpy(x.astype(np.float32))[None])[0].numpy()
+    prior = np.einsum("cb,bhw->chw", model.prior_weight, x) + model.prior_bias[:, None, None]
+
+    def median_margin(scores):
+        top = np.sort(scores.reshape(4, -1)[:, scene["pseudo"].ravel() > 0], axis=0)
+        return np.median(top[-1] - top[-2])
+
+    assert median_margin(prior) == pytest.approx(ratio * median_margin(net), rel=1e-3)
+    got = _read(out["out"], (48, 48))[0]
+    assert ((net + prior).argmax(0) + 1 == got).mean() > 0.999
+
+
+def test_spectral_prior_zero_is_the_network_alone(tmp_path):
+    import torch
+
+    from special_qgis.core.hsi_net import StageIIModel
+
+    scene = write_labelled_scene(str(tmp_path), rows=40, cols=40, bands=6)
+    out, _ = _run(scene, str(tmp_path), noiserobust.Schedule(**{**FAST.__dict__,
+                                                                "spectral_prior": 0.0}))
+    model = StageIIModel.load(out["model"])
+    assert model.prior_weight is None and model.predictor() is model.network
+    with rasterio.open(scene["cube"]) as ds:
+        x = model.stats.apply(ds.read().astype(np.float32), np.zeros((40, 40), bool))
+    with torch.inference_mode():
+        net = model.network.eval()(torch.from_numpy(x)[None])[0].numpy()
+    assert (net.argmax(0) + 1 == _read(out["out"], (40, 40))[0]).mean() > 0.999
+    with pytest.raises(noiserobust.UserInputError, match="spectral prior"):
+        noiserobust.Schedule(spectral_prior=-1).validate()

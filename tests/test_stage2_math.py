@@ -230,3 +230,48 @@ def test_random_set_pool_keeps_the_most_confident_fraction():
 
 def noiserobust_pool(hist):
     return nr.pool_thresholds(hist, fraction=0.2, minimum=100)
+
+
+def test_linear_logits_give_the_tied_soft_targets():
+    """With one pooled covariance the Gaussians' log-likelihoods are affine in the
+    features up to a per-pixel constant: the affine scores give the same posteriors."""
+    rng = np.random.default_rng(8)
+    classes = np.repeat([0, 1, 3], [200, 80, 50])  # class 2 has no pixels
+    feats = rng.normal(0, 2, (4, 7))[classes] + rng.normal(0, 1, (330, 7)) @ rng.normal(
+        0, 1, (7, 7))
+    model = nr.GaussianSoftTargets(4, tied=True).fit(feats, classes)
+    weights, biases = model.linear_logits()
+    query = rng.normal(0, 3, (60, 7))
+    scores = query @ weights.T + biases
+    np.testing.assert_allclose(np.exp(_log_softmax(scores)), model.soft_targets(query),
+                               atol=1e-6)
+    assert (scores[:, 2] < scores.max(1) - 1e3).all()
+    with pytest.raises(ValueError):
+        nr.GaussianSoftTargets(4).fit(feats, classes).linear_logits()
+
+
+def test_prior_adds_a_linear_term_and_round_trips(tmp_path):
+    from special_qgis.core.hsi_net import with_prior
+
+    rng = np.random.default_rng(9)
+    net = _trained_like_network(6, 3)
+    weight, bias = rng.normal(size=(3, 6)), rng.normal(size=3)
+    x = rng.normal(size=(1, 6, 11, 13)).astype(np.float32)
+    with torch.inference_mode():
+        got = with_prior(net, weight, bias)(torch.from_numpy(x))[0].numpy()
+        alone = net(torch.from_numpy(x))[0].numpy()
+    expected = alone + np.einsum("cb,bhw->chw", weight, x[0]) + bias[:, None, None]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    model = StageIIModel(net, BandStats(np.zeros(6), np.ones(6)), ["a", "b", "c"],
+                         [(1, 2, 3)] * 3, None, prior_weight=weight, prior_bias=bias)
+    model.save(str(tmp_path / "m.pt"))
+    back = StageIIModel.load(str(tmp_path / "m.pt"))
+    np.testing.assert_allclose(back.prior_weight, weight)
+    with torch.inference_mode():
+        np.testing.assert_allclose(back.predictor()(torch.from_numpy(x))[0].numpy(), got,
+                                   atol=1e-5)
+    # A prior that does not fit the network's classes and bands: a damaged file.
+    torch.save({**torch.load(str(tmp_path / "m.pt"), weights_only=True),
+                "prior_weight": torch.zeros(2, 6, dtype=torch.float64)}, str(tmp_path / "b.pt"))
+    with pytest.raises(nr.UserInputError, match="damaged or incomplete"):
+        StageIIModel.load(str(tmp_path / "b.pt"))
