@@ -124,8 +124,8 @@ def main() -> int:
             robust = (ends[-1] - ends[1]) / (len(ends) - 2)
             print(f"  train (3 epochs × 20 iterations) + predict: {train['seconds']:.0f} s; "
                   f"warm-up epoch {warm:.1f} s (incl. reading the scene), later epochs "
-                  f"{robust:.1f} s each; prediction {train['predict_s']:.1f} s; peak "
-                  f"{train['peak_rss_mb']:.0f} MiB", flush=True)
+                  f"{robust:.1f} s each; spectral prior + prediction "
+                  f"{train['predict_s']:.1f} s; peak {train['peak_rss_mb']:.0f} MiB", flush=True)
             applied = run_child(mode="apply", scene=scene, model=model, workdir=tmp,
                                 device=args.device)
             print(f"  applymodel: {applied['seconds']:.1f} s "
