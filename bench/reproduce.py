@@ -455,7 +455,7 @@ and prints OA, AA and Cohen's κ (in percent) of the three maps against TRUTH, o
 pixels labelled in TRUTH (code 0 = unlabelled is skipped), plus per-class accuracy, the
 wall time of each stage and the machine. The ground truth only scores the maps: it never
 enters training, masking or model selection (the map scored is stage II's kept model:
-its weights averaged after warm-up).
+its weights averaged after warm-up, plus the spectral prior fitted on the pseudo-labels).
 
 Inputs
   CUBE  a MATLAB .mat file (scipy.io.loadmat; the file's only 3-D array, or --cube-key),
@@ -576,6 +576,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Adam learning rate, cosine decay to a tenth (default %(default)s)")
     g.add_argument("--seed", type=int, default=d.seed,
                    help="random seed of stage II (default %(default)s)")
+    g.add_argument("--spectral-prior", type=float, default=d.spectral_prior,
+                   help="weight of the spectral prior in the final map, as a multiple of "
+                        "the network's median margin; 0 = the network alone (default "
+                        "%(default)s)")
     g = p.add_argument_group("run")
     g.add_argument("--device", default="auto",
                    help="auto (a CUDA GPU when PyTorch sees one), cpu or cuda "
@@ -612,7 +616,7 @@ def _schedule(args) -> noiserobust.Schedule:
     return noiserobust.Schedule(
         epochs=args.epochs, warmup_epochs=warmup, iterations=args.iterations,
         samples_per_class=args.samples_per_class, learning_rate=args.learning_rate,
-        seed=args.seed).validate()
+        seed=args.seed, spectral_prior=args.spectral_prior).validate()
 
 
 def run(args) -> int:

@@ -123,10 +123,12 @@ def add_schedule_parameters(alg, advanced_names=()) -> None:
     rate.setMetadata({"widget_wrapper": {"decimals": 6}})
     seed = QgsProcessingParameterNumber("SEED", "Random seed", integer,
                                         defaultValue=_DEFAULTS.seed, minValue=0)
+    # Optional (its default applies when unset) so that models and scripts written for
+    # 0.2.x, which do not name it, stay valid.
     prior = QgsProcessingParameterNumber(
         "SPECTRAL_PRIOR", "Spectral prior weight (0 = network alone)",
         QgsProcessingParameterNumber.Double, defaultValue=_DEFAULTS.spectral_prior,
-        minValue=0.0)
+        optional=True, minValue=0.0)
     for param in (rate, seed, prior):
         param.setFlags(param.flags() | advanced)
         alg.addParameter(param)

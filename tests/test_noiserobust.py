@@ -67,9 +67,20 @@ def test_processing_outputs_grid_nodata_and_legend(provider, tmp_path):
     names, rgb = classes.read_class_metadata(out["classes"])
     assert names == ["class A", "class B", "class C", "class D"]
     assert rgb[:4] == [tuple(c) for c in classes.colours(4)]
-    assert os.path.getsize(model) > 0
+    # SPECTRAL_PRIOR left out (as in 0.2.x scripts and models): its default applies.
+    from special_qgis.core.hsi_net import StageIIModel
+
+    saved = StageIIModel.load(model)
+    assert saved.info["spectral_prior"] == 1.0 and saved.prior_weight.shape == (4, 15)
     # The bar moves every iteration (2 epochs × 3) and every tile.
     assert len(set(texts)) >= 2 * 3 + 1 and max(texts) == pytest.approx(100.0)
+    # SPECTRAL_PRIOR=0: the network alone.
+    processing.run("special:noiserobust", {
+        "INPUT": envi, "LABELS": scene["labels"], "CONFIDENCE": scene["confidence"],
+        "EPOCHS": 2, "WARMUP_EPOCHS": 1, "ITERATIONS": 1, "SAMPLES_PER_CLASS": 100,
+        "SPECTRAL_PRIOR": 0, "OUTPUT": str(tmp_path / "c0.tif"),
+        "OUTPUT_CONFIDENCE": str(tmp_path / "k0.tif"), "OUTPUT_MODEL": str(tmp_path / "m0.pt")})
+    assert StageIIModel.load(str(tmp_path / "m0.pt")).prior_weight is None
 
 
 class _Feedback:

@@ -277,6 +277,7 @@ def test_help_explains_every_option(capsys):
     for option in ("--cube", "--cube-key", "--truth", "--truth-key", "--classes",
                    "--classes-file", "--wavelengths", "--sensor", "--model", "--pretrained",
                    "--scales", "--window", "--stride", "--epochs", "--warmup-epochs",
-                   "--iterations", "--samples-per-class", "--seed", "--device", "--workdir",
+                   "--iterations", "--samples-per-class", "--seed", "--spectral-prior",
+                   "--device", "--workdir",
                    "--json", "rosis-pavia-centre", "aviris-indian-pines", "v7.3", "exit status"):
         assert option in text, option
