@@ -699,7 +699,7 @@ class Trainer:
         affine in the bands; scaled so that their median best-minus-second margin over the
         training pixels is ``spectral_prior`` times the network's (a ratio, so the balance
         does not depend on how separable the scene's spectra are). None when fewer than
-        two classes can be modelled.
+        two classes can be modelled or the model cannot tell them apart.
         """
         where = pixel_index(self.chips, [c.pool for c in self.chips])
         labels = np.concatenate([c.labels.ravel()[c.pool.ravel()] for c in self.chips]) - 1
@@ -723,9 +723,10 @@ class Trainer:
             if flat.size:
                 probs = self.predict_chip(chip).reshape(self.n_classes, -1)[:, flat].T
                 logits.append(np.log(np.maximum(probs, 1e-30)))
-        prior = gather_spectra(self.chips, probe) @ weight.T + bias
-        scale = (self.s.spectral_prior * np.median(_margin(np.concatenate(logits)))
-                 / max(np.median(_margin(prior)), 1e-12))
+        prior_margin = np.median(_margin(gather_spectra(self.chips, probe) @ weight.T + bias))
+        if not prior_margin > 1e-9:  # the classes' spectra cannot be told apart: no prior
+            return None
+        scale = self.s.spectral_prior * np.median(_margin(np.concatenate(logits))) / prior_margin
         return weight * scale, bias * scale
 
     def train(self, progress: Progress, on_epoch=None) -> None:
