@@ -182,6 +182,10 @@ def _tensor_or_none(values: Optional[np.ndarray]):
     return None if values is None else _torch().from_numpy(np.asarray(values, np.float64))
 
 
+def _array_or_none(tensor) -> Optional[np.ndarray]:
+    return None if tensor is None else tensor.numpy()
+
+
 @dataclass
 class StageIIModel:
     """A trained network with everything needed to apply it to another scene."""
@@ -255,15 +259,12 @@ class StageIIModel:
             network = build_network(int(state["bands"]), int(state["classes"]),
                                     int(state["width"]))
             network.load_state_dict(state["state_dict"])
-            wl, prior_w, prior_b = (state[k] for k in ("wavelengths_nm", "prior_weight",
-                                                       "prior_bias"))
+            wl, prior_w, prior_b = (_array_or_none(state[k]) for k in (
+                "wavelengths_nm", "prior_weight", "prior_bias"))
             model = cls(network.eval(),
                         BandStats(state["band_mean"].numpy(), state["band_std"].numpy()),
                         list(state["class_names"]), [tuple(c) for c in state["colours"]],
-                        None if wl is None else wl.numpy(), int(state["width"]),
-                        dict(state.get("info", {})),
-                        None if prior_w is None else prior_w.numpy(),
-                        None if prior_b is None else prior_b.numpy())
+                        wl, int(state["width"]), dict(state.get("info", {})), prior_w, prior_b)
             if prior_w is not None and (prior_w.shape != (model.classes, model.bands)
                                         or prior_b is None or prior_b.shape != (model.classes,)):
                 raise ValueError("prior shape")

@@ -267,12 +267,6 @@ class GaussianSoftTargets:
         return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def _margin(scores: np.ndarray) -> np.ndarray:
-    """Best minus second-best of each row."""
-    top2 = -np.partition(-scores, 1, axis=1)[:, :2]
-    return top2[:, 0] - top2[:, 1]
-
-
 def augment(x, k: int, flip: bool):
     """Rotate (N, C, H, W) by k·90° and optionally flip left–right."""
     x = x.rot90(k, dims=(-2, -1))
@@ -654,9 +648,8 @@ class Trainer:
         preds, margins = [], []
         for chip in self.chips:
             probs = self.predict_chip(chip)
-            top2 = -np.partition(-probs, 1, axis=0)[:2]
             preds.append(probs.argmax(0)[chip.eligible])
-            margins.append((top2[0] - top2[1])[chip.eligible])
+            margins.append(classes_mod.bvsb(probs)[chip.eligible])
         pred, margin = np.concatenate(preds), np.concatenate(margins)
         confident = np.zeros(pred.size, bool)
         hard = np.zeros(pred.size, bool)
@@ -703,12 +696,10 @@ class Trainer:
         """
         where = pixel_index(self.chips, [c.pool for c in self.chips])
         labels = np.concatenate([c.labels.ravel()[c.pool.ravel()] for c in self.chips]) - 1
-        fit_on = np.concatenate([_subsample(where[labels == c], _PRIOR_PER_CLASS, self.rng)
-                                 for c in range(self.n_classes)])
-        classes = np.concatenate([np.full(min(_PRIOR_PER_CLASS, np.count_nonzero(labels == c)),
-                                          c) for c in range(self.n_classes)])
+        chosen = np.concatenate([_subsample(np.flatnonzero(labels == c), _PRIOR_PER_CLASS,
+                                            self.rng) for c in range(self.n_classes)])
         gaussians = GaussianSoftTargets(self.n_classes, tied=True).fit(
-            self._features(fit_on), classes)
+            self._features(where[chosen]), labels[chosen])
         if not gaussians.fitted:
             return None
         w_feat, b_feat = gaussians.linear_logits()
@@ -723,10 +714,12 @@ class Trainer:
             if flat.size:
                 probs = self.predict_chip(chip).reshape(self.n_classes, -1)[:, flat].T
                 logits.append(np.log(np.maximum(probs, 1e-30)))
-        prior_margin = np.median(_margin(gather_spectra(self.chips, probe) @ weight.T + bias))
+        prior_margin = np.median(classes_mod.bvsb(
+            gather_spectra(self.chips, probe) @ weight.T + bias, axis=1))
         if not prior_margin > 1e-9:  # the classes' spectra cannot be told apart: no prior
             return None
-        scale = self.s.spectral_prior * np.median(_margin(np.concatenate(logits))) / prior_margin
+        scale = (self.s.spectral_prior
+                 * np.median(classes_mod.bvsb(np.concatenate(logits), axis=1)) / prior_margin)
         return weight * scale, bias * scale
 
     def train(self, progress: Progress, on_epoch=None) -> None:
