@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
-import rasterio
-from rasterio.windows import Window
 
 from . import raster_io
 from .errors import UserInputError
@@ -128,17 +126,18 @@ class BandStats:
 
 
 class CubeReader:
-    """Windowed reads of a hyperspectral raster: raw block and its invalid mask."""
+    """Windowed reads of a hyperspectral :class:`~.scene.Scene`: the bands the network
+    takes (default: the good bands, in file order) in physical units, and the invalid mask
+    (True where any good band is nodata)."""
 
-    def __init__(self, src: rasterio.DatasetReader) -> None:
-        self.src = src
-        self.nodatavals = [None if v is None else float(v) for v in src.nodatavals]
-        self.shape = (src.height, src.width)
-        self.bands = src.count
+    def __init__(self, scene, bands: Optional[np.ndarray] = None) -> None:
+        self.scene = scene
+        self.band_index = scene.good if bands is None else np.asarray(bands, np.int64)
+        self.shape = scene.shape
+        self.bands = len(self.band_index)
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, np.ndarray]:
-        block = self.src.read(window=Window(x0, y0, x1 - x0, y1 - y0), out_dtype="float32")
-        invalid = raster_io.invalid_mask(block, self.nodatavals)
+        block, invalid = self.scene.read(y0, y1, x0, x1, bands=self.band_index)
         invalid |= ~np.isfinite(block).all(axis=0)
         return block, invalid
 
@@ -201,6 +200,11 @@ class StageIIModel:
     # bands, added to the network's logits (None: the network alone).
     prior_weight: Optional[np.ndarray] = None
     prior_bias: Optional[np.ndarray] = None
+    # Which bands of the training scene fed the network (0-based, the good bands in file
+    # order) and how many it had: a scene without wavelengths is matched by them. None in
+    # files from before bad bands were left out (every band used).
+    bands_used: Optional[np.ndarray] = None
+    source_bands: Optional[int] = None
 
     @property
     def bands(self) -> int:
@@ -233,6 +237,8 @@ class StageIIModel:
             "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
             "prior_weight": _tensor_or_none(self.prior_weight),
             "prior_bias": _tensor_or_none(self.prior_bias),
+            "bands_used": _tensor_or_none(self.bands_used),
+            "source_bands": None if self.source_bands is None else int(self.source_bands),
         }
         torch.save(state, path)
 
@@ -265,6 +271,12 @@ class StageIIModel:
                         BandStats(state["band_mean"].numpy(), state["band_std"].numpy()),
                         list(state["class_names"]), [tuple(c) for c in state["colours"]],
                         wl, int(state["width"]), dict(state.get("info", {})), prior_w, prior_b)
+            used = state.get("bands_used")
+            if used is not None:
+                model.bands_used = used.numpy().astype(np.int64)
+                model.source_bands = int(state["source_bands"])
+                if model.bands_used.shape != (model.bands,):
+                    raise ValueError("bands_used shape")
             if prior_w is not None and (prior_w.shape != (model.classes, model.bands)
                                         or prior_b is None or prior_b.shape != (model.classes,)):
                 raise ValueError("prior shape")
@@ -274,24 +286,45 @@ class StageIIModel:
                                  f"special:noiserobust.") from None
         return model
 
-    def check_input(self, bands: int, wavelengths_nm: Optional[np.ndarray],
-                    path: str) -> list[str]:
-        """Refuse a scene with other bands; returns warnings (e.g. wavelengths unknown)."""
-        if bands != self.bands:
+    def match_bands(self, scene) -> tuple[np.ndarray, list[str]]:
+        """The bands of ``scene`` (0-based) that feed the network, in the model's order, and
+        warnings. By wavelength (each of the model's bands to the nearest good band within
+        1 nm) when both know them, so another delivery of the same sensor works whatever
+        its band order; else by band number, which needs the same band count."""
+        path = scene.path
+        trained = (f"'{path}' has {scene.count} bands ({len(scene.good)} good); the model "
+                   f"was trained on {self.bands} bands. Apply the model to a scene with the "
+                   f"same band set (the same sensor and product).")
+        if self.wavelengths_nm is not None and scene.wavelengths is not None:
+            good = scene.good
+            chosen = []
+            for k, target in enumerate(self.wavelengths_nm):
+                distance = np.abs(scene.wavelengths[good] - target)
+                j = int(np.argmin(distance))
+                if distance[j] > WAVELENGTH_TOLERANCE_NM or good[j] in chosen:
+                    any_band = int(np.argmin(np.abs(scene.wavelengths - target)))
+                    note = (f" (that band is bad here: {scene.bad[any_band]})"
+                            if any_band in scene.bad
+                            and abs(scene.wavelengths[any_band] - target)
+                            <= WAVELENGTH_TOLERANCE_NM else "")
+                    raise UserInputError(
+                        f"INPUT: band {any_band + 1} of '{path}' is at "
+                        f"{scene.wavelengths[any_band]:.1f} nm{note}, but the model's band "
+                        f"{k + 1} is at {target:.1f} nm, and no other good band of INPUT is "
+                        f"within {WAVELENGTH_TOLERANCE_NM:g} nm of it. {trained}")
+                chosen.append(int(good[j]))
+            return np.array(chosen, np.int64), []
+        used = np.arange(self.bands) if self.bands_used is None else self.bands_used
+        expected = self.bands if self.source_bands is None else self.source_bands
+        if scene.count != expected:
+            raise UserInputError(f"INPUT: {trained}")
+        bad = [int(b) for b in used if b in scene.bad]
+        if bad:
             raise UserInputError(
-                f"INPUT: '{path}' has {bands} bands, but the model was trained on "
-                f"{self.bands} bands. Apply it to a scene from the same sensor with the "
-                f"same band set.")
-        if self.wavelengths_nm is None or wavelengths_nm is None:
-            return [] if self.wavelengths_nm is None and wavelengths_nm is None else [
-                "The band wavelengths of the model or of INPUT are unknown, so only the band "
-                "count could be checked."]
-        diff = np.abs(np.asarray(wavelengths_nm) - self.wavelengths_nm)
-        if diff.max() > WAVELENGTH_TOLERANCE_NM:
-            band = int(diff.argmax())
-            raise UserInputError(
-                f"INPUT: band {band + 1} of '{path}' is at {wavelengths_nm[band]:.1f} nm, "
-                f"but the model's band {band + 1} is at {self.wavelengths_nm[band]:.1f} nm. "
-                f"Apply the model to a scene with the same band set.")
-        return []
-
+                f"INPUT: the model uses band {bad[0] + 1}, which is bad in '{path}' "
+                f"({scene.bad[bad[0]]}). Remove it from BAD_BANDS, or train a model without "
+                f"it.")
+        warnings = [] if self.wavelengths_nm is None and scene.wavelengths is None else [
+            "The band wavelengths of the model or of INPUT are unknown, so only the band "
+            "count could be checked."]
+        return np.asarray(used, np.int64), warnings

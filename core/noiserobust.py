@@ -25,7 +25,8 @@ import numpy as np
 import rasterio
 
 from . import classes as classes_mod
-from . import raster_io, wavelengths
+from . import raster_io
+from . import scene as scene_mod
 from .clip_backbone import describe_device, resolve_device
 from .errors import UserInputError
 from .hsi_net import (
@@ -326,6 +327,8 @@ class Inputs:
     labels_path: str
     confidence_path: str
     mask_path: Optional[str] = None
+    bad_bands: Optional[str] = None  # BAD_BANDS text: more bands to leave out
+    wavelengths: Optional[str] = None  # WAVELENGTHS text: band centres overriding metadata
 
 
 @dataclass
@@ -359,8 +362,9 @@ def check_aligned(src, other, param: str, path: str, input_path: str) -> None:
             f"pixel size and CRS).")
 
 
-def _open_inputs(stack, inputs: Inputs):
-    src = stack.enter_context(raster_io.open_raster(inputs.input_path, "INPUT"))
+def _open_inputs(stack, inputs: Inputs, progress: Optional[Progress] = None):
+    src = stack.enter_context(scene_mod.open_scene(inputs.input_path, inputs.wavelengths,
+                                                   inputs.bad_bands, progress=progress))
     lab = stack.enter_context(raster_io.open_raster(inputs.labels_path, "LABELS"))
     conf = stack.enter_context(raster_io.open_raster(inputs.confidence_path, "CONFIDENCE"))
     mask = (stack.enter_context(raster_io.open_raster(inputs.mask_path, "MASK"))
@@ -775,13 +779,6 @@ def check_outputs(rasters: dict, inputs: Sequence[str],
     raster_io.check_distinct_outputs({**rasters, "OUTPUT_MODEL": model})
 
 
-def _input_wavelengths(path: str) -> Optional[np.ndarray]:
-    try:
-        return wavelengths.read(path)
-    except UserInputError:
-        return None
-
-
 def _write_prediction(model: StageIIModel, reader: CubeReader, src, device, output: str,
                       output_confidence: str, tile: int, progress: Progress,
                       extra_outputs: Sequence[tuple[str, callable]] = ()) -> None:
@@ -845,8 +842,9 @@ def run(inputs: Inputs, output: str, output_confidence: str,
     torch_device = resolve_device(device)
     rng = np.random.default_rng(schedule.seed)
     with raster_io.gdal_env(), contextlib.ExitStack() as stack:
-        src, lab, conf, mask = _open_inputs(stack, inputs)
-        progress.update(0.0, f"stage II: on {describe_device(torch_device)}; checking the labels")
+        src, lab, conf, mask = _open_inputs(stack, inputs, progress.sub(0.0, 0.01))
+        progress.log_lines(src.band_report())
+        progress.update(0.01, f"stage II: on {describe_device(torch_device)}; checking the labels")
         summary = summarise_labels(lab, conf, mask, inputs, schedule.samples_per_class)
         reader = CubeReader(src)
         thresholds = pool_thresholds(summary.histograms, schedule.random_set_fraction,
@@ -867,12 +865,13 @@ def run(inputs: Inputs, output: str, output_confidence: str,
             prior = trainer.spectral_prior()
         del chips, trainer.chips
         model = StageIIModel(trainer.network.cpu(), stats, summary.class_names,
-                             summary.colours, _input_wavelengths(inputs.input_path),
+                             summary.colours, src.good_wavelengths,
                              schedule.width,
                              {"epochs": schedule.epochs, "seed": schedule.seed,
                               "spectral_prior": schedule.spectral_prior,
                               "trained_on": os.path.basename(inputs.input_path)},
-                             *(prior or (None, None)))
+                             *(prior or (None, None)), bands_used=src.good,
+                             source_bands=src.count)
         extra = [(output_model, model.save)] if output_model else []
         _write_prediction(model, reader, src, torch_device, output, output_confidence,
                           schedule.predict_tile, progress.sub(0.85, 1.0), extra)
@@ -882,16 +881,20 @@ def run(inputs: Inputs, output: str, output_confidence: str,
 
 def apply_model(input_path: str, model_path: str, output: str, output_confidence: str,
                 device: str = "auto", tile: int = DEFAULT_PREDICT_TILE,
-                progress: Optional[Progress] = None) -> StageIIResult:
-    """Classify ``input_path`` with a model saved by :func:`run`."""
+                progress: Optional[Progress] = None, bad_bands: Optional[str] = None,
+                wavelengths_override: Optional[str] = None) -> StageIIResult:
+    """Classify ``input_path`` with a model saved by :func:`run`. The model's bands are
+    found in INPUT by wavelength (or by number when either lacks wavelengths)."""
     progress = as_progress(progress)
     check_outputs({"OUTPUT": output, "OUTPUT_CONFIDENCE": output_confidence},
                    [input_path, model_path])
     model = StageIIModel.load(model_path)
     torch_device = resolve_device(device)
-    with raster_io.gdal_env(), raster_io.open_raster(input_path) as src:
-        warnings = model.check_input(src.count, _input_wavelengths(input_path), input_path)
-        _write_prediction(model, CubeReader(src), src, torch_device, output, output_confidence,
-                          tile, progress)
+    with scene_mod.open_scene(input_path, wavelengths_override, bad_bands,
+                              progress=progress.sub(0.0, 0.02)) as src:
+        progress.log_lines(src.band_report())
+        bands, warnings = model.match_bands(src)
+        _write_prediction(model, CubeReader(src, bands), src, torch_device, output,
+                          output_confidence, tile, progress.sub(0.02, 1.0))
     return StageIIResult(output, output_confidence, None, model.class_names, model.colours,
                          warnings, [])

@@ -18,6 +18,7 @@ from typing import Optional
 
 from . import classes as classes_mod
 from . import clip_backbone, noiserobust, pseudo_rgb, pseudolabel, raster_io
+from . import scene as scene_mod
 from .errors import UserInputError
 from .progress import Progress, as_progress
 
@@ -55,15 +56,19 @@ def _stage(name: str):
 
 
 def _check_parameters(input_path: str, mask_path: Optional[str], outputs: dict,
-                      output_model: Optional[str]) -> None:
+                      output_model: Optional[str], wavelengths_override: Optional[str],
+                      bad_bands: Optional[str], progress: Progress) -> None:
     inputs = [p for p in (input_path, mask_path) if p]
     noiserobust.check_outputs(outputs, inputs, output_model)
-    with raster_io.gdal_env(), raster_io.open_raster(input_path) as src:
-        if src.count < 4:
+    with scene_mod.open_scene(input_path, wavelengths_override, bad_bands,
+                              progress=progress) as src:
+        if len(src.good) < 4:
             raise UserInputError(
-                f"INPUT: '{input_path}' has {src.count} band(s). special:classify needs a "
-                f"hyperspectral raster: stage II learns from the spectra. For an RGB image "
-                f"use special:pseudolabel alone.")
+                f"INPUT: '{input_path}' has {src.count} band(s)"
+                f"{f', {len(src.good)} of them good' if src.bad else ''}. special:classify "
+                f"needs a hyperspectral raster with at least 4 good bands: stage II learns "
+                f"from the spectra. For an RGB image use special:pseudolabel alone.")
+        src.require_wavelengths()
         if mask_path:
             with raster_io.open_raster(mask_path, "MASK") as mask:
                 noiserobust.check_aligned(src, mask, "MASK", mask_path, input_path)
@@ -79,13 +84,15 @@ def classify(input_path: str, classes: Sequence[Sequence[str]], output: str,
              wavelengths_override: Optional[str] = None, targets: Optional[str] = None,
              schedule: Optional[noiserobust.Schedule] = None, device: str = "auto",
              mask_path: Optional[str] = None, cache_dir: Optional[str] = None,
-             progress: Optional[Progress] = None) -> ClassifyResult:
+             progress: Optional[Progress] = None,
+             bad_bands: Optional[str] = None) -> ClassifyResult:
     """Classify a hyperspectral raster into ``classes`` with no training labels.
 
     ``classes``: one list of synonyms per class. Writes OUTPUT (classes 1..C, 0 = no data,
     colour table and class names) and OUTPUT_CONFIDENCE (BvSB of the final model, Float32,
     NaN = no data); optionally the stage I pseudo-labels, the pseudo-RGB and the stage II model
     file. Every raster is on INPUT's grid. Either every requested output is written or none.
+    ``bad_bands``: BAD_BANDS text; bad bands are left out of every stage.
     """
     progress = as_progress(progress)
     classes = classes_mod.validate_classes([list(c) for c in classes])
@@ -95,7 +102,8 @@ def classify(input_path: str, classes: Sequence[Sequence[str]], output: str,
     rasters = {"OUTPUT": output, "OUTPUT_CONFIDENCE": output_confidence,
                "OUTPUT_PSEUDO_LABELS": output_pseudo_labels, "OUTPUT_RGB": output_rgb}
     rasters = {name: path for name, path in rasters.items() if path}
-    _check_parameters(input_path, mask_path, rasters, output_model)
+    _check_parameters(input_path, mask_path, rasters, output_model, wavelengths_override,
+                      bad_bands, progress.sub(0.0, 0.01))
     clip_backbone.resolve_device(device)  # DEVICE=cuda without CUDA: say so before stage I
     targets_text = ",".join(f"{t:g}" for t in targets_nm)
 
@@ -108,7 +116,8 @@ def classify(input_path: str, classes: Sequence[Sequence[str]], output: str,
             with _stage(STAGE_RGB):
                 progress.update(0.0, f"{STAGE_RGB}: rendering")
                 pseudo_rgb.write_pseudo_rgb(input_path, tmp["OUTPUT_RGB"], wavelengths_override,
-                                            targets_text, progress.sub(0.0, _RGB_SHARE))
+                                            targets_text, progress.sub(0.0, _RGB_SHARE),
+                                            bad_bands=bad_bands)
             start = _RGB_SHARE
         labels = tmp.get("OUTPUT_PSEUDO_LABELS") or os.path.join(work, "pseudo_labels.tif")
         label_confidence = os.path.join(work, "pseudo_label_confidence.tif")
@@ -118,10 +127,11 @@ def classify(input_path: str, classes: Sequence[Sequence[str]], output: str,
                 pretrained=pretrained, device=device, scales=scales, window=window,
                 stride=stride, wavelengths_override=wavelengths_override,
                 targets=targets_text, cache_dir=cache_dir,
-                progress=progress.sub(start, _STAGE_I_END))
+                progress=progress.sub(start, _STAGE_I_END), bad_bands=bad_bands)
         with _stage(STAGE_II):
             stage_ii = noiserobust.run(
-                noiserobust.Inputs(input_path, labels, label_confidence, mask_path),
+                noiserobust.Inputs(input_path, labels, label_confidence, mask_path, bad_bands,
+                                   wavelengths_override),
                 tmp["OUTPUT"], tmp["OUTPUT_CONFIDENCE"], tmp.get("OUTPUT_MODEL"), schedule,
                 device, progress.sub(_STAGE_I_END, 1.0))
         progress.check()  # a cancel after the last tile still leaves nothing behind

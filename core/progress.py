@@ -13,13 +13,15 @@ from .errors import Cancelled
 
 ProgressCallback = Callable[[float, str], None]
 CancelCheck = Callable[[], bool]
+LogCallback = Callable[[str], None]
 
 
 class Progress:
     """Reports a fraction in [0, 1] with a short text, and checks for cancellation.
 
     ``sub(start, end)`` gives a child whose 0..1 maps onto ``start..end`` of this one,
-    so a pipeline can hand each stage its own share of the bar.
+    so a pipeline can hand each stage its own share of the bar. ``log`` receives lines
+    for the user's log (e.g. which bands were left out).
     """
 
     def __init__(
@@ -28,16 +30,24 @@ class Progress:
         cancelled: Optional[CancelCheck] = None,
         _start: float = 0.0,
         _end: float = 1.0,
+        log: Optional[LogCallback] = None,
     ) -> None:
         self._callback = callback
         self._cancelled = cancelled
         self._start = _start
         self._end = _end
+        self._log = log
 
     def update(self, fraction: float, text: str = "") -> None:
         if self._callback is not None:
             fraction = min(max(fraction, 0.0), 1.0)
             self._callback(self._start + fraction * (self._end - self._start), text)
+
+    def log_lines(self, lines) -> None:
+        """Send ``lines`` (an iterable of str) to the log, if anyone listens."""
+        if self._log is not None:
+            for line in lines:
+                self._log(line)
 
     def check(self) -> None:
         """Raise :class:`Cancelled` if the user asked to stop."""
@@ -51,6 +61,7 @@ class Progress:
             self._cancelled,
             self._start + start * span,
             self._start + end * span,
+            self._log,
         )
 
 

@@ -21,6 +21,7 @@ from rasterio.windows import Window
 
 from . import classes as classes_mod
 from . import clip_backbone, pseudo_rgb, raster_io, wavelengths
+from . import scene as scene_mod
 from .errors import UserInputError
 from .memory import release_freed_memory
 from .progress import Progress, as_progress
@@ -373,7 +374,8 @@ def run(input_path: str, classes: Sequence[Sequence[str]], output_labels: str,
         scales=DEFAULT_SCALES, window: int = DEFAULT_WINDOW, stride: int = DEFAULT_STRIDE,
         wavelengths_override: Optional[str] = None, targets: Optional[str] = None,
         cache_dir: Optional[str] = None, tile: int = DEFAULT_TILE,
-        batch_size: Optional[int] = None, progress: Optional[Progress] = None) -> StageIResult:
+        batch_size: Optional[int] = None, progress: Optional[Progress] = None,
+        bad_bands: Optional[str] = None) -> StageIResult:
     """CLIP pseudo-labels for a hyperspectral (or 3-band RGB) raster.
 
     Writes the label raster (1..C, 0 = no data, colour table and category names), the
@@ -393,14 +395,17 @@ def run(input_path: str, classes: Sequence[Sequence[str]], output_labels: str,
             raster_io.check_output_path(path, [input_path], name)
     raster_io.check_distinct_outputs(named)
 
-    with raster_io.gdal_env(), raster_io.open_raster(input_path) as src:
+    targets_nm = pseudo_rgb.parse_targets(targets)
+    with scene_mod.open_scene(input_path, wavelengths_override, bad_bands,
+                              progress=progress.sub(0.0, 0.02)) as src:
+        progress.log_lines(src.band_report())
         if src.count == 3:
-            plan = pseudo_rgb.IDENTITY_RGB
+            weights = pseudo_rgb.rgb_weights(src)
         else:
-            plan = pseudo_rgb.open_plan(src, input_path, wavelengths_override,
-                                        pseudo_rgb.parse_targets(targets))
-        reader = pseudo_rgb.PlanReader(src, plan)
-        shape = (src.height, src.width)
+            src.require_wavelengths()
+            weights = pseudo_rgb.scene_weights(src, targets_nm)
+        reader = pseudo_rgb.PlanReader(src, weights)
+        shape = src.shape
 
         backbone = clip_backbone.load(model_name, pretrained, device, cache_dir,
                                       progress.sub(0.0, 0.05))

@@ -70,23 +70,28 @@ def parse_number_list(text: str, param: str) -> list[float]:
     return values
 
 
-def validate(wavelengths_nm: np.ndarray, band_count: int, source: str) -> np.ndarray:
-    """Check one positive, strictly increasing wavelength per band; return them."""
+def validate(wavelengths_nm: np.ndarray, band_count: int, source: str,
+             skip: Sequence[int] = ()) -> np.ndarray:
+    """Check one finite, positive wavelength per band; return them (nm).
+
+    Any order is valid: sensors deliver bands in detector order, and overlapping
+    spectrometers repeat wavelengths. Bands in ``skip`` (0-based: flagged bad by the file
+    itself, e.g. PRISMA's unused bands at 0 nm) are not checked.
+    """
     wl = np.asarray(wavelengths_nm, dtype=np.float64)
     if wl.ndim != 1 or wl.size != band_count:
         raise UserInputError(
             f"{source}: {wl.size} wavelengths given but the raster has {band_count} bands; "
             f"give exactly one wavelength per band."
         )
-    if not np.all(np.isfinite(wl)) or np.any(wl <= 0):
-        raise UserInputError(f"{source}: wavelengths must be positive numbers.")
-    steps = np.diff(wl)
-    if np.any(steps <= 0):
-        i = int(np.argmax(steps <= 0))
+    checked = np.ones(wl.size, bool)
+    checked[list(skip)] = False
+    bad = checked & ~(np.isfinite(wl) & (wl > 0))
+    if bad.any():
+        i = int(np.argmax(bad))
         raise UserInputError(
-            f"{source}: wavelengths must increase from band to band, but band {i + 2} "
-            f"({wl[i + 1]:g} nm) does not come after band {i + 1} ({wl[i]:g} nm)."
-        )
+            f"{source}: wavelengths must be positive numbers, but band {i + 1} has "
+            f"{wl[i]:g}.")
     return wl
 
 
@@ -99,35 +104,40 @@ def _band_value(tags: dict, *keys: str) -> Optional[str]:
 
 
 def read(path: str) -> Optional[np.ndarray]:
-    """Wavelengths (nm) stored in a raster's metadata, or None if it has none.
+    """Wavelengths (nm) stored in a raster's metadata, or None if it has none."""
+    from .raster_io import open_raster  # local: raster_io imports this module's errors only
+
+    with open_raster(path) as src:
+        return read_open(src, path)
+
+
+def read_open(src, path: str) -> Optional[np.ndarray]:
+    """:func:`read` on an open rasterio dataset.
 
     Looks, in order, at GDAL band metadata ``wavelength`` + ``wavelength_units`` (what
     GDAL's ENVI driver exposes), the ``IMAGERY`` domain's ``CENTRAL_WAVELENGTH_UM``, and
     the dataset-level ENVI header (``wavelength = {...}``).
     """
-    from .raster_io import open_raster  # local: raster_io imports this module's errors only
+    count = src.count
+    source = f"wavelength metadata of '{path}'"
 
-    with open_raster(path) as src:
-        count = src.count
-        source = f"wavelength metadata of '{path}'"
+    per_band = [src.tags(b) for b in range(1, count + 1)]
+    values = [_band_value(t, "wavelength") for t in per_band]
+    if all(v is not None for v in values):
+        units = _band_value(per_band[0], "wavelength_units", "wavelength units")
+        return to_nm([_to_float(v, source) for v in values], units, source=source)
 
-        per_band = [src.tags(b) for b in range(1, count + 1)]
-        values = [_band_value(t, "wavelength") for t in per_band]
-        if all(v is not None for v in values):
-            units = _band_value(per_band[0], "wavelength_units", "wavelength units")
-            return to_nm([_to_float(v, source) for v in values], units, source=source)
+    imagery = [src.tags(b, ns="IMAGERY") for b in range(1, count + 1)]
+    values = [_band_value(t, "CENTRAL_WAVELENGTH_UM") for t in imagery]
+    if all(v is not None for v in values):
+        return to_nm([_to_float(v, source) for v in values], "um", source=source)
 
-        imagery = [src.tags(b, ns="IMAGERY") for b in range(1, count + 1)]
-        values = [_band_value(t, "CENTRAL_WAVELENGTH_UM") for t in imagery]
-        if all(v is not None for v in values):
-            return to_nm([_to_float(v, source) for v in values], "um", source=source)
-
-        envi = src.tags(ns="ENVI")
-        text = _band_value(envi, "wavelength")
-        if text:
-            numbers = parse_number_list(text, source)
-            return to_nm(numbers, _band_value(envi, "wavelength_units", "wavelength units"),
-                         source=source)
+    envi = src.tags(ns="ENVI")
+    text = _band_value(envi, "wavelength")
+    if text:
+        numbers = parse_number_list(text, source)
+        return to_nm(numbers, _band_value(envi, "wavelength_units", "wavelength units"),
+                     source=source)
     return None
 
 
@@ -140,16 +150,10 @@ def _to_float(text: str, source: str) -> float:
         ) from None
 
 
-def resolve(path: str, band_count: int, override: Optional[str] = None,
-            param: str = "WAVELENGTHS") -> np.ndarray:
-    """The wavelengths to use for ``path``: the user's override if given, else the metadata."""
-    if override is not None and override.strip():
-        values = to_nm(parse_number_list(override, param), None, source=param)
-        return validate(values, band_count, param)
-    found = read(path)
-    if found is None:
-        raise UserInputError(
-            f"INPUT '{path}' has no wavelength metadata, and WAVELENGTHS was not given. "
-            f"{HOW_TO_GIVE}"
-        )
-    return validate(found, band_count, f"wavelength metadata of '{path}'")
+def parse_override(text: Optional[str], band_count: int, param: str = "WAVELENGTHS"
+                   ) -> Optional[np.ndarray]:
+    """The user's WAVELENGTHS (nm, one per band), or None when empty."""
+    if text is None or not str(text).strip():
+        return None
+    return validate(to_nm(parse_number_list(str(text), param), None, source=param),
+                    band_count, param)

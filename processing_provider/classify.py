@@ -1,12 +1,17 @@
 """special:classify — the whole SPECIAL pipeline in one step."""
 
-from qgis.core import QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer
+from qgis.core import QgsProcessingParameterRasterDestination
 
 from ..core import dependencies, pipeline
 from .common import (
+    BAD_BANDS_HELP,
+    INPUT_HELP,
     WAVELENGTHS_HELP,
     SpecialAlgorithm,
+    add_bad_bands_parameter,
+    add_input_parameter,
     add_wavelength_parameters,
+    bad_bands,
     clip_cache_dir,
     push_warnings,
     run_core,
@@ -47,8 +52,8 @@ class ClassifyAlgorithm(SpecialAlgorithm):
             "names and defaults as in the single-stage algorithms. The log names each stage "
             "as it starts, and errors say which stage raised them. Cancelling at any point "
             "leaves none of the outputs behind.\n\n"
-            "<b>Input raster</b>: hyperspectral, at least 4 bands, with wavelengths (see "
-            "below).\n" + STAGE_I_HELP + WAVELENGTHS_HELP +
+            + INPUT_HELP + "It needs at least 4 good bands and their wavelengths (see "
+            "below).\n" + STAGE_I_HELP + WAVELENGTHS_HELP + BAD_BANDS_HELP +
             "<b>Mask</b> (optional): pixels where it is 0 or nodata are not used for stage II "
             "training; the map still covers every valid pixel.\n" + SCHEDULE_HELP +
             "\n<b>Outputs</b>: classes (1..C, 0 = no data) with the class names as legend; "
@@ -60,10 +65,11 @@ class ClassifyAlgorithm(SpecialAlgorithm):
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Input raster"))
+        add_input_parameter(self)
         add_classes_parameters(self)
         add_clip_parameters(self)
         add_wavelength_parameters(self, advanced=True)
+        add_bad_bands_parameter(self)
         add_schedule_parameters(self, ("WARMUP_EPOCHS", "ITERATIONS", "SAMPLES_PER_CLASS"))
         add_mask_parameter(self)
         add_map_outputs(self)
@@ -88,6 +94,7 @@ class ClassifyAlgorithm(SpecialAlgorithm):
             targets=self.parameterAsString(parameters, "TARGET_WAVELENGTHS", context),
             schedule=schedule_from(self, parameters, context),
             mask_path=self.raster_path(parameters, "MASK", context),
+            bad_bands=bad_bands(self, parameters, context),
             cache_dir=clip_cache_dir(), **clip_arguments(self, parameters, context))
         feedback.pushInfo(f"{result.windows} CLIP windows segmented; classes: "
                           + ", ".join(result.class_names))

@@ -16,6 +16,8 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterRasterLayer,
     QgsRasterLayer,
     QgsRasterMinMaxOrigin,
     QgsRasterShader,
@@ -27,6 +29,7 @@ from qgis.PyQt.QtGui import QColor, QIcon
 
 from ..core import dependencies
 from ..core.errors import Cancelled, UserInputError
+from ..core.products import product_file
 from ..core.progress import Progress
 
 T = TypeVar("T")
@@ -72,9 +75,17 @@ class SpecialAlgorithm(QgsProcessingAlgorithm):
         return type(self)()
 
     def raster_path(self, parameters, name: str, context) -> Optional[str]:
-        """The file behind a raster-layer parameter (None when an optional one is empty)."""
+        """The file behind a raster-layer parameter (None when an optional one is empty).
+
+        A file path is used as it is, without loading it as a QGIS layer: loading can
+        write a .aux.xml beside the user's input, and QGIS cannot load a PRISMA or EMIT
+        product as one layer. A layer added from such a product (a GDAL subdataset)
+        gives its product file."""
+        value = parameters.get(name)
+        if isinstance(value, str) and os.path.isfile(value):
+            return value
         layer = self.parameterAsRasterLayer(parameters, name, context)
-        return layer.source() if layer is not None else None
+        return product_file(layer.source()) if layer is not None else None
 
     def canExecute(self):  # noqa: N802
         absent = dependencies.missing(self.NEEDS)
@@ -122,7 +133,7 @@ def progress_for(feedback: QgsProcessingFeedback) -> Progress:
             last_text[0] = text.split(":")[0]
             feedback.setProgressText(text)
 
-    return Progress(report, feedback.isCanceled)
+    return Progress(report, feedback.isCanceled, log=feedback.pushInfo)
 
 
 _threads_set_by_us = [False]
@@ -309,11 +320,11 @@ def style_confidence_raster(context, path: str, name: str) -> None:
     _on_load(context, path, name, apply)
 
 
-def style_rgb_raster(context, path: str, name: str) -> None:
-    """Show a 3-band raster as RGB stretched to its 2–98 % cumulative counts (the values
-    are unstretched reflectance or radiance, far from 0..255)."""
+def style_rgb_raster(context, path: str, name: str, bands: Sequence[int] = (1, 2, 3)) -> None:
+    """Show ``bands`` (1-based red, green, blue) as RGB stretched to their 2–98 %
+    cumulative counts (the values are unstretched reflectance or radiance)."""
     def apply(layer):
-        renderer = QgsMultiBandColorRenderer(layer.dataProvider(), 1, 2, 3)
+        renderer = QgsMultiBandColorRenderer(layer.dataProvider(), *bands)
         layer.setRenderer(renderer)
         layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum,
                                      QgsRasterMinMaxOrigin.CumulativeCut)
@@ -323,8 +334,61 @@ def style_rgb_raster(context, path: str, name: str) -> None:
 
 # ----------------------------------------------------------------- shared parameters
 
+class HyperspectralInputParameter(QgsProcessingParameterRasterLayer):
+    """A raster-layer parameter that also takes a PRISMA (.he5) or EMIT (.nc) product file,
+    which QGIS cannot open as one layer, and does not load a file path as a layer just to
+    check it (that can write a .aux.xml beside the input); core checks the file."""
+
+    def checkValueIsAcceptable(self, value, context=None):  # noqa: N802
+        if isinstance(value, str) and os.path.isfile(value):
+            return True
+        return super().checkValueIsAcceptable(value, context)
+
+    def clone(self):
+        copy = HyperspectralInputParameter(self.name(), self.description(),
+                                           self.defaultValue(), bool(self.flags() & _OPTIONAL))
+        copy.setFlags(self.flags())
+        return copy
+
+
+_OPTIONAL = QgsProcessingParameterDefinition.FlagOptional
+
+INPUT_HELP = (
+    "<b>Input raster</b>: a hyperspectral raster (GeoTIFF, ENVI...) or a product file as "
+    "downloaded: EnMAP or DESIS *-SPECTRAL_IMAGE (with its METADATA.XML beside it), PRISMA "
+    "L2D .he5, EMIT L2A reflectance .nc, AVIRIS ENVI. Bands may come in any order "
+    "(detector order, overlapping spectrometers).\n"
+)
+
+BAD_BANDS_HELP = (
+    "<b>Bad bands</b> (advanced): bands the file flags (bbl = 0, a product's flags) or that "
+    "hold no valid value at all are always left out, and the log lists them. Add more as "
+    "1-based band numbers and ranges and/or wavelength ranges in nm, e.g. "
+    "<i>130-135,165-182</i> or <i>1340-1450nm,1790-1960nm</i>. A pixel is nodata when any "
+    "good band is nodata there.\n"
+)
+
+
+def add_input_parameter(alg, name: str = "INPUT", label: str = "Input raster") -> None:
+    alg.addParameter(HyperspectralInputParameter(name, label))
+
+
+def add_bad_bands_parameter(alg) -> None:
+    from qgis.core import QgsProcessingParameterString
+
+    param = QgsProcessingParameterString(
+        "BAD_BANDS", "Bad bands to leave out (numbers, ranges, or nm ranges)", optional=True)
+    param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    alg.addParameter(param)
+
+
+def bad_bands(alg, parameters, context) -> Optional[str]:
+    return alg.parameterAsString(parameters, "BAD_BANDS", context) or None
+
+
 WAVELENGTHS_HELP = (
-    "<b>Band wavelengths</b>: band centres in nm, comma-separated, one per band. Leave "
+    "<b>Band wavelengths</b>: band centres in nm, comma-separated, one per band in the "
+    "file's band order (any order: detector order and overlaps are fine). Leave "
     "empty to read them from the raster's metadata (ENVI header 'wavelength' and "
     "'wavelength units', or GDAL band metadata 'wavelength' + 'wavelength_units', or "
     "IMAGERY/CENTRAL_WAVELENGTH_UM). Numbers below 100 without units are taken as "
@@ -333,18 +397,20 @@ WAVELENGTHS_HELP = (
 )
 
 
-def add_wavelength_parameters(alg, advanced: bool = False) -> None:
-    """WAVELENGTHS and TARGET_WAVELENGTHS, as every algorithm that makes a pseudo-RGB has them."""
-    from qgis.core import QgsProcessingParameterDefinition, QgsProcessingParameterString
+def add_wavelength_parameters(alg, advanced: bool = False, targets: bool = True) -> None:
+    """WAVELENGTHS and TARGET_WAVELENGTHS, as every algorithm that makes a pseudo-RGB has
+    them (``targets=False``: WAVELENGTHS alone)."""
+    from qgis.core import QgsProcessingParameterString
 
     params = [
         QgsProcessingParameterString(
             "WAVELENGTHS", "Band wavelengths (nm, comma-separated; empty = from metadata)",
             optional=True),
-        QgsProcessingParameterString(
-            "TARGET_WAVELENGTHS", "Target wavelengths of the pseudo-RGB (nm)",
-            defaultValue="655,553,451"),
     ]
+    if targets:
+        params.append(QgsProcessingParameterString(
+            "TARGET_WAVELENGTHS", "Target wavelengths of the pseudo-RGB (nm)",
+            defaultValue="655,553,451"))
     for param in params:
         if advanced:
             param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)

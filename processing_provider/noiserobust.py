@@ -10,9 +10,14 @@ from qgis.core import (
 
 from ..core import dependencies, noiserobust
 from .common import (
+    BAD_BANDS_HELP,
     DEVICE_HELP,
+    INPUT_HELP,
     SpecialAlgorithm,
+    add_bad_bands_parameter,
     add_device_parameter,
+    add_input_parameter,
+    bad_bands,
     push_warnings,
     run_core,
     style_class_raster,
@@ -60,15 +65,14 @@ class NoiseRobustAlgorithm(SpecialAlgorithm):
             "(Pang et al. 2025), then classifies the whole scene. No ground truth is used "
             "anywhere: the model kept is the mean of the network's weights after warm-up, "
             "with a spectral prior fitted on the pseudo-labels, chosen by no score.\n\n"
-            "<b>Input raster</b>: the hyperspectral scene (any band count; each band is "
-            "standardised from its valid pixels).\n"
+            + INPUT_HELP + "Each good band is standardised from its valid pixels.\n"
             "<b>Labels</b> and <b>confidence</b>: special:pseudolabel's outputs for this "
             "scene, or a class raster (1..C, 0 = unlabelled) and a Float32 confidence in "
             "[0, 1] on exactly the same grid. Class names and colours are taken from the "
             "labels' legend.\n"
             "<b>Mask</b> (optional): pixels where it is 0 or nodata are not used for "
             "training (e.g. clouds, or areas you distrust); the map still covers every "
-            "valid pixel.\n" + SCHEDULE_HELP +
+            "valid pixel.\n" + BAD_BANDS_HELP + SCHEDULE_HELP +
             "\n<b>Outputs</b>: classes with the labels' legend; confidence = best minus "
             "second-best probability of the final model (network and prior); optionally "
             "the model file, to classify other scenes of the same sensor with "
@@ -79,19 +83,21 @@ class NoiseRobustAlgorithm(SpecialAlgorithm):
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Input raster"))
+        add_input_parameter(self)
         self.addParameter(QgsProcessingParameterRasterLayer("LABELS", "Pseudo-labels"))
         self.addParameter(QgsProcessingParameterRasterLayer(
             "CONFIDENCE", "Pseudo-label confidence"))
         add_schedule_parameters(self)
         add_device_parameter(self)
         add_mask_parameter(self)
+        add_bad_bands_parameter(self)
         add_map_outputs(self)
         add_model_output(self)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         inputs = noiserobust.Inputs(*(self.raster_path(parameters, name, context)
-                                      for name in ("INPUT", "LABELS", "CONFIDENCE", "MASK")))
+                                      for name in ("INPUT", "LABELS", "CONFIDENCE", "MASK")),
+                                    bad_bands=bad_bands(self, parameters, context))
         schedule = schedule_from(self, parameters, context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         confidence = self.parameterAsOutputLayer(parameters, "OUTPUT_CONFIDENCE", context)

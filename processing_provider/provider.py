@@ -15,8 +15,8 @@ from .common import (
 )
 
 # One module per algorithm, named as its id (special:<name>).
-ALGORITHM_MODULES = ("pseudorgb", "pseudolabel", "noiserobust", "applymodel", "classify",
-                     "accuracy")
+ALGORITHM_MODULES = ("pseudorgb", "importproduct", "pseudolabel", "noiserobust", "applymodel",
+                     "classify", "accuracy")
 _reported = set()  # missing packages already told about in this QGIS session
 
 

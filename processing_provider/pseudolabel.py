@@ -5,7 +5,6 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
 )
 
@@ -13,11 +12,16 @@ from ..core import classes as classes_mod
 from ..core import clip_backbone, dependencies, pseudolabel
 from ..core.errors import UserInputError
 from .common import (
+    BAD_BANDS_HELP,
     DEVICE_HELP,
+    INPUT_HELP,
     WAVELENGTHS_HELP,
     SpecialAlgorithm,
+    add_bad_bands_parameter,
     add_device_parameter,
+    add_input_parameter,
     add_wavelength_parameters,
+    bad_bands,
     clip_cache_dir,
     run_core,
     style_class_raster,
@@ -71,8 +75,9 @@ class PseudoLabelAlgorithm(SpecialAlgorithm):
             "ImageNet prompt templates, with the whole-window (CLS) prediction subtracted "
             "(λ = −0.3). The patch grid is upsampled bilinearly and then sharpened to the "
             "image's edges with a guided filter (radius = patch size, ε = 0.01).\n\n"
-            "<b>Input raster</b>: hyperspectral (wavelengths needed, see below) or 3 bands "
-            "taken as R, G, B.\n" + STAGE_I_HELP + WAVELENGTHS_HELP +
+            + INPUT_HELP + "A 3-band raster is taken as R, G, B; a hyperspectral one needs "
+            "its wavelengths (see below).\n" + STAGE_I_HELP + WAVELENGTHS_HELP
+            + BAD_BANDS_HELP +
             "\n<b>Outputs</b>: labels (1..C, 0 = no data) with the class names as legend; "
             "confidence = best minus second-best class probability (0..1); optionally the "
             "fused per-class probabilities (one band per class). All on the input's grid; "
@@ -81,10 +86,11 @@ class PseudoLabelAlgorithm(SpecialAlgorithm):
         )
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster"))
+        add_input_parameter(self, self.INPUT)
         add_classes_parameters(self)
         add_clip_parameters(self)
         add_wavelength_parameters(self, advanced=True)
+        add_bad_bands_parameter(self)
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_LABELS, "Pseudo-labels"))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -105,7 +111,8 @@ class PseudoLabelAlgorithm(SpecialAlgorithm):
             probabilities, wavelengths_override=self.parameterAsString(
                 parameters, "WAVELENGTHS", context),
             targets=self.parameterAsString(parameters, "TARGET_WAVELENGTHS", context),
-            cache_dir=clip_cache_dir(), **clip_arguments(self, parameters, context),
+            cache_dir=clip_cache_dir(), bad_bands=bad_bands(self, parameters, context),
+            **clip_arguments(self, parameters, context),
         )
         feedback.pushInfo(f"{result.windows} windows segmented; classes: "
                           + ", ".join(result.class_names))

@@ -39,9 +39,11 @@ CASES = {
                        "2 wavelengths given but the raster has 5 bands"),
     "non-numeric override": (dict(), {"WAVELENGTHS": "400,500,six,700,800"},
                              "'six' is not a number"),
-    "non-increasing override": (dict(), {"WAVELENGTHS": "400,500,450,700,800"},
-                                "must increase from band to band, but band 3"),
-    "non-increasing metadata": (dict(wl=[450, 550, 540, 750, 850]), {}, "must increase"),
+    "non-positive override": (dict(), {"WAVELENGTHS": "400,500,0,700,800"},
+                              "must be positive numbers, but band 3 has 0"),
+    "non-positive metadata": (dict(wl=[450, 550, -540, 750, 850]), {},
+                              "must be positive numbers, but band 3 has -540"),
+    "NaN override": (dict(), {"WAVELENGTHS": "400,500,nan,700,800"}, "not a finite number"),
     "negative target": (dict(), {"TARGET_WAVELENGTHS": "655,-553,451"}, "-553 is not a positive"),
     "zero target": (dict(), {"TARGET_WAVELENGTHS": "0"}, "0 is not a positive"),
     "text target": (dict(), {"TARGET_WAVELENGTHS": "red,green,blue"}, "'red' is not a number"),
@@ -123,7 +125,7 @@ def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
     src = write_gtiff(str(tmp_path / "c.tif"), make_cube(bands=5, rows=50), WL5)
 
     calls = {"n": 0}
-    real = pseudo_rgb._apply_plan
+    real = pseudo_rgb.apply_weights
 
     def failing(*args, **kwargs):
         calls["n"] += 1
@@ -131,7 +133,7 @@ def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
             raise RuntimeError("disk on fire")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pseudo_rgb, "_apply_plan", failing)
+    monkeypatch.setattr(pseudo_rgb, "apply_weights", failing)
     with pytest.raises(RuntimeError, match="disk on fire"):
         pseudo_rgb.write_pseudo_rgb(src, str(tmp_path / "o.tif"), block_bytes=5 * 23 * 8 * 10)
     assert sorted(os.listdir(tmp_path)) == ["c.tif"]

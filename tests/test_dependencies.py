@@ -99,8 +99,8 @@ def test_without_rasterio_every_algorithm_says_so():
     out = _load_without(["rasterio"])
     assert len(out["logged"]) == 1 and _pin("rasterio") in out["logged"][0]
     assert sorted(out["algorithms"]) == sorted(
-        f"special:{m}" for m in ("pseudorgb", "pseudolabel", "noiserobust", "applymodel",
-                                 "classify", "accuracy"))
+        f"special:{m}" for m in ("pseudorgb", "importproduct", "pseudolabel", "noiserobust",
+                                 "applymodel", "classify", "accuracy"))
     assert all(not ok and "rasterio" in why for ok, why in out["algorithms"].values())
 
 

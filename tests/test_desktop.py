@@ -69,8 +69,8 @@ def test_plugin_loads_without_python_errors(desktop_run):
     assert "special_qgis" in data["active_plugins"], _log(data)
     assert data["provider"], _log(data)
     assert sorted(data["algorithms"]) == sorted(
-        f"special:{m}" for m in ("accuracy", "applymodel", "classify", "noiserobust",
-                                 "pseudolabel", "pseudorgb"))
+        f"special:{m}" for m in ("accuracy", "applymodel", "classify", "importproduct",
+                                 "noiserobust", "pseudolabel", "pseudorgb"))
     assert "model:special_pipeline" in data["models"]
     assert "Loaded SPECIAL hyperspectral classification" in data["log_at_start"]["Plugins"]
     python_errors = data["log_at_start"].get("Python error", "")

@@ -101,7 +101,7 @@ def test_no_ground_truth_parameter_and_reference_files_change_nothing(provider, 
     names = {p.name() for p in alg.parameterDefinitions()}
     assert names == {"INPUT", "LABELS", "CONFIDENCE", "EPOCHS", "WARMUP_EPOCHS", "ITERATIONS",
                      "SAMPLES_PER_CLASS", "LEARNING_RATE", "SEED", "SPECTRAL_PRIOR", "DEVICE",
-                     "MASK", "OUTPUT", "OUTPUT_CONFIDENCE", "OUTPUT_MODEL"}
+                     "MASK", "BAD_BANDS", "OUTPUT", "OUTPUT_CONFIDENCE", "OUTPUT_MODEL"}
     plain, with_truth = tmp_path / "plain", tmp_path / "truth"
     plain.mkdir()
     scene = write_labelled_scene(str(plain), rows=48, cols=48, bands=10)

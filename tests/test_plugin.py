@@ -9,8 +9,9 @@ import special_qgis
 
 from conftest import REPO
 
-ALGORITHMS = ["special:accuracy", "special:applymodel", "special:classify", "special:noiserobust",
-              "special:pseudolabel", "special:pseudorgb"]
+ALGORITHMS = ["special:accuracy", "special:applymodel", "special:classify",
+              "special:importproduct", "special:noiserobust", "special:pseudolabel",
+              "special:pseudorgb"]
 
 
 def _special_registered():
@@ -57,7 +58,7 @@ def test_metadata():
 def test_help_names_every_parameter(provider):
     alg = QgsApplication.processingRegistry().algorithmById("special:pseudorgb")
     names = [p.name() for p in alg.parameterDefinitions()]
-    assert names == ["INPUT", "WAVELENGTHS", "TARGET_WAVELENGTHS", "OUTPUT"]
+    assert names == ["INPUT", "WAVELENGTHS", "TARGET_WAVELENGTHS", "BAD_BANDS", "OUTPUT"]
     assert alg.parameterDefinition("TARGET_WAVELENGTHS").defaultValue() == "655,553,451"
     assert "nodata" in alg.shortHelpString()
 

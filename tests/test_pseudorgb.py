@@ -49,8 +49,10 @@ def test_synthesize_matches_np_interp():
 
 def test_interpolation_weight_by_hand():
     # 553 nm lies between 548.5 (band 6) and 580 (band 7): weight (553-548.5)/31.5 on band 7.
-    (lo, hi, w), = pseudo_rgb.interpolation_plan(WL, [553.0])
-    assert (lo, hi) == (5, 6) and w == pytest.approx(4.5 / 31.5)
+    weights = pseudo_rgb.interpolation_weights(WL, [553.0])
+    assert np.flatnonzero(weights[0]).tolist() == [5, 6]
+    assert weights[0, 6] == pytest.approx(4.5 / 31.5)
+    assert weights[0, 5] == pytest.approx(1 - 4.5 / 31.5)
 
 
 @pytest.mark.parametrize("dtype", ["int16", "uint16", "float32"])
