@@ -9,7 +9,8 @@ USER_PROFILES ?= $(HOME)/.local/share/QGIS/QGIS3
 # Tests never download anything, and use a throw-away QGIS profile (set in tests/conftest.py).
 TEST_ENV := QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1
 
-.PHONY: install system venv profile test lint install-user package clean bench bench-quality demo screenshots
+.PHONY: install system venv profile test lint install-user package clean bench bench-quality \
+	bench-products demo screenshots
 
 install: system venv profile
 
@@ -78,12 +79,18 @@ clean:
 # against the matmul rate and memory, stage II seconds per epoch and memory. On a GPU:
 # $(PY) bench/bench_stage1.py --device cuda. Stage II's accuracy on five seeded scenes
 # (about 45 minutes on 2 cores): make bench-quality; the same with the networks trained
-# with SEED = scene seed + N: make bench-quality TRAIN_SEED_OFFSET=N.
+# with SEED = scene seed + N: make bench-quality TRAIN_SEED_OFFSET=N. The whole pipeline on a
+# product-sized scene of each layout (seconds per stage, peak memory; about an hour on 2 cores):
+# make bench-products [PRODUCTS=enmap,emit] [SCALE=0.5] [DEVICE=cuda].
 bench:
 	$(PY) bench/bench_pseudorgb.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_stage1.py
 	$(PY) bench/bench_stage2_speed.py
 	$(PY) bench/bench_classify.py
+
+bench-products:
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_products.py $(if $(PRODUCTS),--products $(PRODUCTS)) \
+		$(if $(SCALE),--scale $(SCALE)) $(if $(DEVICE),--device $(DEVICE))
 
 TRAIN_SEED_OFFSET ?= 0
 bench-quality:

@@ -31,12 +31,16 @@ class Progress:
         _start: float = 0.0,
         _end: float = 1.0,
         log: Optional[LogCallback] = None,
+        _logged: Optional[set] = None,
     ) -> None:
         self._callback = callback
         self._cancelled = cancelled
         self._start = _start
         self._end = _end
         self._log = log
+        # Shared with sub-progresses: a pipeline whose stages each open INPUT logs its
+        # band report once.
+        self._logged = set() if _logged is None else _logged
 
     def update(self, fraction: float, text: str = "") -> None:
         if self._callback is not None:
@@ -44,10 +48,13 @@ class Progress:
             self._callback(self._start + fraction * (self._end - self._start), text)
 
     def log_lines(self, lines) -> None:
-        """Send ``lines`` (an iterable of str) to the log, if anyone listens."""
+        """Send ``lines`` (an iterable of str) to the log, if anyone listens; a line
+        already sent by this progress or its family is not repeated."""
         if self._log is not None:
             for line in lines:
-                self._log(line)
+                if line not in self._logged:
+                    self._logged.add(line)
+                    self._log(line)
 
     def check(self) -> None:
         """Raise :class:`Cancelled` if the user asked to stop."""
@@ -62,6 +69,7 @@ class Progress:
             self._start + start * span,
             self._start + end * span,
             self._log,
+            self._logged,
         )
 
 
