@@ -28,8 +28,8 @@ algorithm's default does), "stage I" (loading CLIP and labelling every window at
 1 and 2), "II train" (reading the training data and training) and "II predict" (the
 spectral prior, prediction of every tile and writing the outputs).
 
-The generators hold whole float64 cubes (the expected values the tests compare with):
-several GiB per full-size scene, about 20 GiB for EMIT, whose expected cube is on its
+The generators hold whole cubes (the expected values the tests compare with): several
+GiB per full-size scene, about 9 GiB for EMIT, whose float32 expected cube is on its
 larger ortho grid. A product whose generator would not fit in the available memory is
 skipped (--force tries anyway); --scale lowers it.
 """
@@ -76,9 +76,8 @@ def source_sizes(product: str, scale: float) -> dict:
 def generator_gib(product: str, scale: float) -> float:
     """Rough peak memory of the tests/products.py generator (not of the pipeline): they
     build the whole cube in float64 (_reflectance, then the expected ``cube``), several
-    copies at once. EMIT's also holds its expected cube on the larger ortho grid
-    (write_emit_l2a: ``refl`` float64, ``cube = np.full((bands, height, width), nan)``
-    and ``gathered`` float64), about 21 GiB at full size."""
+    copies at once. EMIT's also holds its float32 expected cube on the larger ortho grid
+    and the gathered source pixels, about 9 GiB at full size."""
     import math
 
     sizes = source_sizes(product, scale)
@@ -90,7 +89,7 @@ def generator_gib(product: str, scale: float) -> float:
     dt, ct = sizes["downtrack"], sizes["crosstrack"]
     ortho = ((dt * math.cos(a) + ct * math.sin(a)) * 1.15 + 2) * (
         (ct * math.cos(a) + dt * math.sin(a)) * 1.15 + 2)
-    return 3.5 * cube + ortho * BANDS[product] * 8 / 2 ** 30
+    return 2.0 * cube + 1.6 * ortho * BANDS[product] * 4 / 2 ** 30
 
 
 def mem_available_gib():

@@ -196,21 +196,21 @@ class GdalSource:
         if self.product == "ENVI":
             self.product = _aviris_name(os.path.basename(self.path)) or "ENVI"
 
-    def _enmap(self) -> None:
-        xml_path, expected = _sibling(self.path, "-SPECTRAL_IMAGE",
-                                      ("-METADATA.XML", "-METADATA.xml"))
+    def _metadata_file(self, mission: str, suffixes: tuple[str, ...]) -> str:
+        """The product's metadata XML beside the image (an error naming it if absent)."""
+        xml_path, expected = _sibling(self.path, "-SPECTRAL_IMAGE", suffixes)
         if xml_path is None:
             raise UserInputError(
-                f"INPUT: '{os.path.basename(self.path)}' is an EnMAP image, but its metadata "
-                f"file '{expected}' is not beside it. Keep the product's files together in "
-                f"one folder as delivered (the METADATA.XML holds the band wavelengths and "
-                f"the gains).")
-        root = _parse_xml(xml_path)
-        bands = root.findall("specific/bandCharacterisation/bandID")
-        if not bands:
-            raise UserInputError(
-                f"INPUT: '{xml_path}' has no specific/bandCharacterisation/bandID elements; "
-                f"it is not the METADATA.XML of an EnMAP L1C/L2A product.")
+                f"INPUT: '{os.path.basename(self.path)}' is a {mission} image, but its "
+                f"metadata file '{expected}' is not beside it. Keep the product's files "
+                f"together in one folder as delivered (the metadata file holds the band "
+                f"wavelengths and gains).")
+        self.files.append(xml_path)
+        return xml_path
+
+    def _bands_from_xml(self, bands: list, xml_path: str, centre: str, width: str, gain: str,
+                        offset: str) -> None:
+        """Centres, widths, gains and offsets from one XML element per band."""
         if len(bands) != self.count:
             raise UserInputError(
                 f"INPUT: '{xml_path}' describes {len(bands)} bands but the image "
@@ -220,9 +220,19 @@ class GdalSource:
         def values(tag):
             return _floats([b.findtext(tag) for b in bands], f"<{tag}> values", xml_path)
 
-        self.wavelengths = values("wavelengthCenterOfBand")
-        self.fwhm = values("FWHMOfBand")
-        self.scales, self.offsets = values("GainOfBand"), values("OffsetOfBand")
+        self.wavelengths, self.fwhm = values(centre), values(width)
+        self.scales, self.offsets = values(gain), values(offset)
+
+    def _enmap(self) -> None:
+        xml_path = self._metadata_file("EnMAP", ("-METADATA.XML", "-METADATA.xml"))
+        root = _parse_xml(xml_path)
+        bands = root.findall("specific/bandCharacterisation/bandID")
+        if not bands:
+            raise UserInputError(
+                f"INPUT: '{xml_path}' has no specific/bandCharacterisation/bandID elements; "
+                f"it is not the METADATA.XML of an EnMAP L1C/L2A product.")
+        self._bands_from_xml(bands, xml_path, "wavelengthCenterOfBand", "FWHMOfBand",
+                             "GainOfBand", "OffsetOfBand")
         stats = root.findall("product/bandStatistics/bandID")
         if len(stats) == self.count:
             for i, band in enumerate(stats):
@@ -235,37 +245,19 @@ class GdalSource:
                     self.flags[i] = "no data in this band (the METADATA.XML's band statistics)"
         level = "L2A" if "L2A" in os.path.basename(self.path).upper() else "L1C"
         self.product = f"EnMAP {level}"
-        self.files.append(xml_path)
 
     def _desis(self) -> None:
         """Band centres, widths, gains and offsets from the METADATA.xml's
         ``specific/bandCharacterisation/band`` elements (DESIS product specification,
         PAV-DLR-ICD-003), else from the ENVI-style ``-SPECTRAL_IMAGE.hdr`` beside the
         image."""
-        xml_path, expected = _sibling(self.path, "-SPECTRAL_IMAGE",
-                                      ("-METADATA.xml", "-METADATA.XML"))
-        if xml_path is None:
-            raise UserInputError(
-                f"INPUT: '{os.path.basename(self.path)}' is a DESIS image, but its metadata "
-                f"file '{expected}' is not beside it. Keep the product's files together as "
-                f"delivered.")
+        xml_path = self._metadata_file("DESIS", ("-METADATA.xml", "-METADATA.XML"))
         level = "L2A" if "-L2A-" in os.path.basename(self.path).upper() else "L1C"
         self.product = f"DESIS {level}"
-        self.files.append(xml_path)
         bands = _parse_xml(xml_path).findall("specific/bandCharacterisation/band")
         if bands:
-            if len(bands) != self.count:
-                raise UserInputError(
-                    f"INPUT: '{xml_path}' describes {len(bands)} bands but the image "
-                    f"'{self.path}' has {self.count}. The files do not belong together: "
-                    f"download the product again.")
-
-            def values(tag):
-                return _floats([b.findtext(tag) for b in bands], f"<{tag}> values", xml_path)
-
-            self.wavelengths = values("wavelengthCenterOfBand")
-            self.fwhm = values("wavelengthWidthOfBand")
-            self.scales, self.offsets = values("gainOfBand"), values("offsetOfBand")
+            self._bands_from_xml(bands, xml_path, "wavelengthCenterOfBand",
+                                 "wavelengthWidthOfBand", "gainOfBand", "offsetOfBand")
             return
         hdr_path, hdr_expected = _sibling(self.path, "-SPECTRAL_IMAGE",
                                           ("-SPECTRAL_IMAGE.hdr", "-SPECTRAL_IMAGE.HDR"))

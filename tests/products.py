@@ -568,7 +568,7 @@ def write_emit_l2a(folder, *, downtrack: int = 14, crosstrack: int = 10, bands: 
     The GLT maps a swath rotated by ``angle`` degrees on a north-up grid with ortho cells
     ~0.87 of a swath pixel, so the ortho grid is larger than the swath, its corners have
     GLT 0 and several cells share one source pixel (nearest-neighbour duplication).
-    ``cube`` is on the ORTHO grid: cube[:, i, j] = reflectance[glt_y-1, glt_x-1, :], NaN
+    ``cube`` (float32) is on the ORTHO grid: cube[:, i, j] = reflectance[glt_y-1, glt_x-1, :], NaN
     where the GLT is 0 or the source is -9999; ``shape`` = GLT shape; ``crs`` EPSG:4326;
     ``bad`` = good_wavelengths == 0. Extra fields: ``glt_x``, ``glt_y``, ``source`` (the
     float32 reflectance array as written), ``lat``, ``lon``.
@@ -579,8 +579,7 @@ def write_emit_l2a(folder, *, downtrack: int = 14, crosstrack: int = 10, bands: 
     good = np.ones(bands, dtype=np.uint8)
     good[((wl > 1325) & (wl < 1435)) | ((wl > 1770) & (wl < 1962))] = 0
 
-    refl = _reflectance(wl, downtrack, crosstrack, rng).transpose(1, 2, 0)
-    source = refl.astype(np.float32)
+    source = _reflectance(wl, downtrack, crosstrack, rng).transpose(1, 2, 0).astype(np.float32)
     source[downtrack // 2, 1, :] = EMIT_FILL
     source[downtrack - 1, crosstrack - 2, :] = EMIT_FILL
     source[2, crosstrack - 1, :] = EMIT_FILL
@@ -596,10 +595,12 @@ def write_emit_l2a(folder, *, downtrack: int = 14, crosstrack: int = 10, bands: 
     glt_x = np.where(inside, col + 1, 0).astype(np.int32)
     glt_y = np.where(inside, row + 1, 0).astype(np.int32)
 
-    cube = np.full((bands, height, width), np.nan)
-    gathered = source[glt_y[inside] - 1, glt_x[inside] - 1, :].astype(np.float64)
+    # float32 (the file's own type): a product-sized ortho cube in float64 would need ~9 GB.
+    cube = np.full((bands, height, width), np.nan, dtype=np.float32)
+    gathered = source[glt_y[inside] - 1, glt_x[inside] - 1, :]
     gathered[gathered == EMIT_FILL] = np.nan
     cube[:, inside] = gathered.T
+    del gathered
 
     x0, y0 = 73.2051, 21.6487
     geotransform = np.array([x0, EMIT_RES, 0.0, y0, 0.0, -EMIT_RES], dtype=np.float64)

@@ -369,3 +369,32 @@ def test_model_applies_to_another_band_order(tmp_path):
     with pytest.raises(UserInputError, match="model's band 1 is at"):
         noiserobust.apply_model(other.path, model, str(tmp_path / "x.tif"),
                                 str(tmp_path / "xc.tif"), "cpu")
+
+
+def test_desis_band_information_from_its_header(tmp_path):
+    """Without band elements in the METADATA.xml, the centres, widths and gains come from
+    the -SPECTRAL_IMAGE.hdr DESIS ships beside the image."""
+    import xml.etree.ElementTree as ElementTree
+
+    product = write_desis_l2a(str(tmp_path))
+    tree = ElementTree.parse(product.xml)
+    specific = tree.getroot().find("specific")
+    specific.remove(specific.find("bandCharacterisation"))
+    tree.write(product.xml)
+    with scene.open_scene(product.path) as opened:
+        np.testing.assert_allclose(opened.wavelengths, product.wavelengths, atol=1e-3)
+        np.testing.assert_allclose(opened.fwhm, product.fwhm, atol=1e-3)
+        values, invalid = opened.read(0, opened.height, 0, opened.width)
+    np.testing.assert_allclose(values[:, ~invalid], product.cube[:, ~invalid], rtol=1e-5)
+    os.remove(product.hdr)
+    with pytest.raises(UserInputError, match="SPECTRAL_IMAGE.hdr"):
+        with scene.open_scene(product.path):
+            pass
+
+
+def test_desis_without_metadata(tmp_path):
+    product = write_desis_l2a(str(tmp_path))
+    os.remove(product.xml)
+    with pytest.raises(UserInputError, match="DESIS image, but its metadata file"):
+        with scene.open_scene(product.path):
+            pass
