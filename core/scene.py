@@ -202,6 +202,7 @@ def _empty_bands(source, candidates: np.ndarray, progress: Progress,
     open_ = np.asarray(candidates, dtype=np.int64)
     height, width = source.height, source.width
     windows = raster_io.row_windows(height, width, 8 * max(1, open_.size), block_bytes)
+    progress.update(0.0, "INPUT: finding bands without data")
     for i, window in enumerate(windows):
         if open_.size == 0:
             break
