@@ -16,10 +16,7 @@ PACKAGES = {
     "torchvision": "torchvision",
     "open_clip": "open_clip_torch",
     "sklearn": "scikit-learn",
-    "h5py": "h5py",
 }
-# Only the HDF5/netCDF products (PRISMA .he5, EMIT .nc) need h5py; other inputs do not.
-HDF5 = ("h5py",)
 RASTER = ("rasterio",)
 CLIP = ("rasterio", "torch", "torchvision", "open_clip")
 NETWORK = ("rasterio", "torch", "sklearn")

@@ -55,12 +55,6 @@ def is_hdf5(path: str) -> bool:
         return False
 
 
-def is_product_file(path: str) -> bool:
-    """True for a file that QGIS cannot open as one raster layer but we read (PRISMA's
-    ``.he5``, EMIT's ``.nc``)."""
-    return os.path.isfile(path) and is_hdf5(path)
-
-
 def open_source(path: str, param: str = "INPUT"):
     """The source that reads ``path``; :class:`UserInputError` when it cannot be read."""
     path = product_file(path)
@@ -321,42 +315,61 @@ def _aviris_name(name: str) -> Optional[str]:
 
 # ------------------------------------------------------------------------- HDF5 products
 
+def _gdal(func, *args):
+    """``func(*args)``, or None where GDAL failed: the same whether GDAL's Python exceptions
+    are on (QGIS 3.40 turns them on) or off."""
+    try:
+        return func(*args)
+    except RuntimeError:
+        return None
+
+
 def _open_hdf5(path: str, param: str):
+    """PRISMA and EMIT through GDAL's multidimensional API (HDF5 and netCDF drivers) of
+    the GDAL QGIS itself runs on. A pip h5py brings its own HDF5 library, which clashes
+    with the one QGIS has already loaded (desktop QGIS fails with "Not a datatype")."""
     try:
-        import h5py
+        from osgeo import gdal
     except ImportError:
-        from .dependencies import HDF5, message
-
         raise UserInputError(f"{param}: '{path}' is an HDF5/netCDF product (PRISMA .he5 or "
-                             f"EMIT .nc), which needs the Python package h5py. "
-                             f"{message(list(HDF5))}") from None
-
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise UserInputError(f"{param}: '{path}' is an HDF5 file that cannot be read ({exc}). "
-                             f"Download it again.") from None
-    try:
-        if "HDFEOS/SWATHS" in handle:
-            return PrismaSource(handle, path, param)
-        if "reflectance" in handle or "location" in handle:
-            return EmitSource(handle, path, param)
+                             f"EMIT .nc), which is read through GDAL's Python bindings "
+                             f"(osgeo.gdal), not importable here. Run it inside QGIS, or "
+                             f"install GDAL's Python bindings.") from None
+    flag = getattr(gdal, "OF_MULTIDIM_RASTER", None)
+    handle = _gdal(gdal.OpenEx, path, flag) if flag is not None else None
+    root = _gdal(handle.GetRootGroup) if handle is not None else None
+    if root is None:
         raise UserInputError(
-            f"{param}: '{path}' is an HDF5/netCDF file but neither a PRISMA L2D product "
-            f"(expected HDFEOS/SWATHS/PRS_L2D_HCO with VNIR_Cube and SWIR_Cube) nor an EMIT "
-            f"L2A reflectance file (expected a 'reflectance' variable with the "
-            f"'sensor_band_parameters' and 'location' groups).")
-    except BaseException:
-        handle.close()
-        raise
+            f"{param}: '{path}' is an HDF5/netCDF file that GDAL {gdal.__version__} cannot "
+            f"open as a multidimensional dataset (GDAL 3.1 or newer with its HDF5 and netCDF "
+            f"drivers is needed). Download the file again if it is damaged.")
+    groups = root.GetGroupNames() or []
+    arrays = root.GetMDArrayNames() or []
+    if "HDFEOS" in groups:
+        return PrismaSource(handle, root, path, param)
+    if "reflectance" in arrays or "location" in groups:
+        return EmitSource(handle, root, path, param)
+    raise UserInputError(
+        f"{param}: '{path}' is an HDF5/netCDF file but neither a PRISMA L2D product "
+        f"(expected HDFEOS/SWATHS/PRS_L2D_HCO with VNIR_Cube and SWIR_Cube) nor an EMIT "
+        f"L2A reflectance file (expected a 'reflectance' variable with the "
+        f"'sensor_band_parameters' and 'location' groups).")
 
 
-def _attr(handle, name: str, path: str):
-    if name not in handle.attrs:
-        raise UserInputError(f"INPUT: '{path}' lacks the attribute '{name}' of a PRISMA L2D "
-                             f"product; download the product again.")
-    value = handle.attrs[name]
-    return value.decode() if isinstance(value, bytes) else value
+def _array(root, name: str):
+    return _gdal(root.OpenMDArrayFromFullname, name)
+
+
+def _attr(root, name: str, path: str, what: str = "a PRISMA L2D product"):
+    attribute = _gdal(root.GetAttribute, name)
+    if attribute is None:
+        raise UserInputError(f"INPUT: '{path}' lacks the attribute '{name}' of {what}; "
+                             f"download the product again.")
+    return attribute.Read()
+
+
+def _shape(array) -> tuple:
+    return tuple(int(d.GetSize()) for d in array.GetDimensions())
 
 
 class PrismaSource:
@@ -370,51 +383,53 @@ class PrismaSource:
     ``_northing`` and ``Product_LRcorner_*``. A pixel whose DN is 0 in every band of both
     cubes is nodata (the grid's background)."""
 
-    SWATH = "HDFEOS/SWATHS/PRS_L2D_HCO"
+    SWATH = "/HDFEOS/SWATHS/PRS_L2D_HCO"
 
-    def __init__(self, handle, path: str, param: str = "INPUT") -> None:
+    def __init__(self, handle, root, path: str, param: str = "INPUT") -> None:
         from rasterio.crs import CRS
         from rasterio.transform import Affine
 
-        self.path, self._h = path, handle
-        swaths = list(handle["HDFEOS/SWATHS"].keys())
-        if "PRS_L2D_HCO" not in swaths:
-            other = ", ".join(swaths) or "none"
+        self.path, self._handle = path, handle
+        swaths = _gdal(root.OpenGroupFromFullname, "/HDFEOS/SWATHS")
+        names = (swaths.GetGroupNames() or []) if swaths is not None else []
+        if "PRS_L2D_HCO" not in names:
             raise UserInputError(
                 f"{param}: '{path}' is a PRISMA file, but not an L2D product (its swaths: "
-                f"{other}; expected PRS_L2D_HCO). Only L2D is on a map grid: order or "
-                f"process the scene to L2D.")
-        fields = handle[self.SWATH].get("Data Fields") or handle[self.SWATH].get("Data_Fields")
-        if fields is None or "VNIR_Cube" not in fields or "SWIR_Cube" not in fields:
-            raise UserInputError(f"{param}: '{path}' has no {self.SWATH}/Data Fields/VNIR_Cube "
-                                 f"and SWIR_Cube; it is not a complete PRISMA L2D product.")
-        self._cubes = [fields["VNIR_Cube"], fields["SWIR_Cube"]]
+                f"{', '.join(names) or 'none'}; expected PRS_L2D_HCO). Only L2D is on a map "
+                f"grid: order or process the scene to L2D.")
+        self._cubes = [_array(root, f"{self.SWATH}/Data Fields/{name}")
+                       for name in ("VNIR_Cube", "SWIR_Cube")]
+        if any(c is None for c in self._cubes):
+            raise UserInputError(f"{param}: '{path}' has no {self.SWATH[1:]}/Data Fields/"
+                                 f"VNIR_Cube and SWIR_Cube; it is not a complete PRISMA L2D "
+                                 f"product.")
+        shapes = [_shape(c) for c in self._cubes]
         self.product = "PRISMA L2D"
         self.files = [path]
         centres, widths, flags, self._ranges = [], [], [], []
-        for name, cube in zip(("Vnir", "Swir"), self._cubes, strict=True):
-            cw = np.asarray(_attr(handle, f"List_Cw_{name}", path), dtype=np.float64).ravel()
-            fw = np.asarray(_attr(handle, f"List_Fwhm_{name}", path), dtype=np.float64).ravel()
-            fl_name = f"List_Cw_{name}_Flags"
-            fl = (np.asarray(handle.attrs[fl_name]).ravel() if fl_name in handle.attrs
+        for name, shape in zip(("Vnir", "Swir"), shapes, strict=True):
+            cw = np.atleast_1d(np.asarray(_attr(root, f"List_Cw_{name}", path), np.float64))
+            fw = np.atleast_1d(np.asarray(_attr(root, f"List_Fwhm_{name}", path), np.float64))
+            fl_attr = _gdal(root.GetAttribute, f"List_Cw_{name}_Flags")
+            fl = (np.atleast_1d(np.asarray(fl_attr.Read())) if fl_attr is not None
                   else np.ones(cw.size))
-            if cube.ndim != 3 or cube.shape[1] != cw.size or fw.size != cw.size \
+            if len(shape) != 3 or shape[1] != cw.size or fw.size != cw.size \
                     or fl.size != cw.size:
                 raise UserInputError(
-                    f"{param}: '{path}': the {name.upper()} cube has shape {cube.shape} but "
+                    f"{param}: '{path}': the {name.upper()} cube has shape {shape} but "
                     f"List_Cw_{name} has {cw.size} wavelengths; the product is damaged.")
             centres.append(cw)
             widths.append(fw)
             flags.append(fl)
-            lo = float(_attr(handle, f"L2Scale{name}Min", path))
-            hi = float(_attr(handle, f"L2Scale{name}Max", path))
+            lo = float(_attr(root, f"L2Scale{name}Min", path))
+            hi = float(_attr(root, f"L2Scale{name}Max", path))
             self._ranges.append((lo, (hi - lo) / 65535.0))
-        if self._cubes[0].shape[0] != self._cubes[1].shape[0] or \
-                self._cubes[0].shape[2] != self._cubes[1].shape[2]:
+        if shapes[0][0] != shapes[1][0] or shapes[0][2] != shapes[1][2]:
             raise UserInputError(f"{param}: '{path}': the VNIR and SWIR cubes differ in size.")
-        self.height, self.width = self._cubes[0].shape[0], self._cubes[0].shape[2]
-        self._nv = centres[0].size
-        self.count = self._nv + centres[1].size
+        self.height, self.width = shapes[0][0], shapes[0][2]
+        self._sizes = [shapes[0][1], shapes[1][1]]
+        self._nv = self._sizes[0]
+        self.count = sum(self._sizes)
         self.wavelengths = np.concatenate(centres)
         self.fwhm = np.concatenate(widths)
         flag = np.concatenate(flags)
@@ -424,13 +439,13 @@ class PrismaSource:
                 self.flags[i] = "unused band (centre wavelength 0 in the product)"
             elif flag[i] == 0:
                 self.flags[i] = "flagged bad in the product (List_Cw_*_Flags)"
-        epsg = int(_attr(handle, "Epsg_Code", path))
-        ul_x = float(_attr(handle, "Product_ULcorner_easting", path))
-        ul_y = float(_attr(handle, "Product_ULcorner_northing", path))
-        lr_x = float(_attr(handle, "Product_LRcorner_easting", path))
-        lr_y = float(_attr(handle, "Product_LRcorner_northing", path))
-        dx = (lr_x - ul_x) / max(1, self.width - 1) if self.width > 1 else 30.0
-        dy = (ul_y - lr_y) / max(1, self.height - 1) if self.height > 1 else 30.0
+        epsg = int(_attr(root, "Epsg_Code", path))
+        ul_x = float(_attr(root, "Product_ULcorner_easting", path))
+        ul_y = float(_attr(root, "Product_ULcorner_northing", path))
+        lr_x = float(_attr(root, "Product_LRcorner_easting", path))
+        lr_y = float(_attr(root, "Product_LRcorner_northing", path))
+        dx = (lr_x - ul_x) / (self.width - 1) if self.width > 1 else 30.0
+        dy = (ul_y - lr_y) / (self.height - 1) if self.height > 1 else 30.0
         self.crs = CRS.from_epsg(epsg)
         self.transform = Affine(dx, 0.0, ul_x - dx / 2, 0.0, -dy, ul_y + dy / 2)
         self.dtype = "float32"
@@ -440,11 +455,14 @@ class PrismaSource:
         out = np.empty((len(bands), y1 - y0, x1 - x0), np.float32)
         empty = None
         for c, cube in enumerate(self._cubes):
-            block = cube[y0:y1, :, x0:x1]                       # (rows, bands, cols) DN
-            zero = (block == 0).all(axis=1)
+            block = cube.ReadAsArray(array_start_idx=[y0, 0, x0],
+                                     count=[y1 - y0, self._sizes[c], x1 - x0])
+            if block is None:
+                raise OSError(f"GDAL could not read rows {y0}-{y1} of '{self.path}'")
+            zero = (block == 0).all(axis=1)                     # block: (rows, bands, cols)
             empty = zero if empty is None else empty & zero
             first = 0 if c == 0 else self._nv
-            mine = np.flatnonzero((bands >= first) & (bands < first + block.shape[1]))
+            mine = np.flatnonzero((bands >= first) & (bands < first + self._sizes[c]))
             lo, step = self._ranges[c]
             for k in mine:
                 out[k] = block[:, bands[k] - first, :] * np.float32(step) + np.float32(lo)
@@ -452,7 +470,8 @@ class PrismaSource:
         return out
 
     def close(self) -> None:
-        self._h.close()
+        self._cubes = []
+        self._handle = None
 
 
 class EmitSource:
@@ -463,53 +482,53 @@ class EmitSource:
     ``location/glt_x``, ``glt_y`` (1-based source column and row; 0 = no source pixel,
     nodata)."""
 
-    def __init__(self, handle, path: str, param: str = "INPUT") -> None:
+    def __init__(self, handle, root, path: str, param: str = "INPUT") -> None:
         from rasterio.crs import CRS
         from rasterio.transform import Affine
 
-        self.path, self._h = path, handle
+        self.path, self._handle = path, handle
         self.product = "EMIT L2A"
         self.files = [path]
-        if "reflectance" not in handle:
+        self._refl = _array(root, "/reflectance")
+        if self._refl is None:
             raise UserInputError(f"{param}: '{path}' has no 'reflectance' variable; use the "
                                  f"EMIT L2A reflectance file (EMIT_L2A_RFL_*.nc).")
-        loc = handle.get("location")
-        if loc is None or "glt_x" not in loc or "glt_y" not in loc:
+        glt_x, glt_y = _array(root, "/location/glt_x"), _array(root, "/location/glt_y")
+        if glt_x is None or glt_y is None:
             raise UserInputError(
                 f"{param}: '{path}' has no 'location' group with the GLT (glt_x, glt_y) "
                 f"that puts the EMIT swath on a map grid. Use the complete EMIT_L2A_RFL_*.nc "
                 f"file as downloaded (not a subset without its location group).")
-        band_params = handle.get("sensor_band_parameters")
-        if band_params is None or "wavelengths" not in band_params:
+        centres = _array(root, "/sensor_band_parameters/wavelengths")
+        if centres is None:
             raise UserInputError(f"{param}: '{path}' has no sensor_band_parameters/wavelengths; "
                                  f"it is not a complete EMIT L2A reflectance file.")
-        self._refl = handle["reflectance"]
-        if self._refl.ndim != 3:
+        shape = _shape(self._refl)
+        if len(shape) != 3:
             raise UserInputError(f"{param}: '{path}': 'reflectance' is not a 3-D cube.")
-        self.count = self._refl.shape[2]
-        self.wavelengths = np.asarray(band_params["wavelengths"][()], np.float64)
-        self.fwhm = (np.asarray(band_params["fwhm"][()], np.float64)
-                     if "fwhm" in band_params else None)
+        self._bands = shape[2]
+        self.count = shape[2]
+        self.wavelengths = np.asarray(centres.ReadAsArray(), np.float64).ravel()
+        widths = _array(root, "/sensor_band_parameters/fwhm")
+        self.fwhm = (None if widths is None
+                     else np.asarray(widths.ReadAsArray(), np.float64).ravel())
         if self.wavelengths.size != self.count:
             raise UserInputError(f"{param}: '{path}' lists {self.wavelengths.size} wavelengths "
                                  f"for {self.count} bands; the file is damaged.")
         self.flags = {}
-        if "good_wavelengths" in band_params:
-            good = np.asarray(band_params["good_wavelengths"][()]).ravel()
+        good = _array(root, "/sensor_band_parameters/good_wavelengths")
+        if good is not None:
             self.flags = {int(i): "flagged bad in the product (good_wavelengths = 0)"
-                          for i in np.flatnonzero(good == 0)}
-        fill = self._refl.attrs.get("_FillValue", -9999.0)
-        self._fill = float(np.asarray(fill).ravel()[0])
-        self._glt_x = np.asarray(loc["glt_x"][()], np.int64)
-        self._glt_y = np.asarray(loc["glt_y"][()], np.int64)
+                          for i in np.flatnonzero(np.asarray(good.ReadAsArray()).ravel() == 0)}
+        fill = self._refl.GetNoDataValueAsDouble()
+        self._fill = -9999.0 if fill is None else float(fill)
+        self._glt_x = np.asarray(glt_x.ReadAsArray(), np.int64)
+        self._glt_y = np.asarray(glt_y.ReadAsArray(), np.int64)
         self.height, self.width = self._glt_x.shape
-        gt = handle.attrs.get("geotransform")
-        wkt = handle.attrs.get("spatial_ref")
-        if gt is None or wkt is None:
-            raise UserInputError(f"{param}: '{path}' lacks the global attributes "
-                                 f"'geotransform' and 'spatial_ref' of its map grid.")
-        wkt = wkt.decode() if isinstance(wkt, bytes) else str(wkt)
-        self.transform = Affine.from_gdal(*[float(v) for v in np.asarray(gt).ravel()[:6]])
+        what = "an EMIT L2A reflectance file (its map grid)"
+        gt = np.asarray(_attr(root, "geotransform", path, what), np.float64).ravel()
+        wkt = str(_attr(root, "spatial_ref", path, what))
+        self.transform = Affine.from_gdal(*[float(v) for v in gt[:6]])
         self.crs = CRS.from_wkt(wkt)
         self.dtype = "float32"
 
@@ -525,8 +544,11 @@ class EmitSource:
                 if not valid.any():
                     continue
                 sy, sx = gy[valid] - 1, gx[valid] - 1
-                r0, r1, c0, c1 = sy.min(), sy.max() + 1, sx.min(), sx.max() + 1
-                block = self._refl[r0:r1, c0:c1, :]                   # (rows, cols, bands)
+                r0, r1, c0, c1 = int(sy.min()), int(sy.max()) + 1, int(sx.min()), int(sx.max()) + 1
+                block = self._refl.ReadAsArray(array_start_idx=[r0, c0, 0],
+                                               count=[r1 - r0, c1 - c0, self._bands])
+                if block is None:
+                    raise OSError(f"GDAL could not read '{self.path}'")
                 values = block[sy - r0, sx - c0][:, bands].T.astype(np.float32)
                 values[values == np.float32(self._fill)] = np.nan
                 target = out[:, ty - y0:ty1 - y0, tx - x0:tx1 - x0]
@@ -534,4 +556,5 @@ class EmitSource:
         return out
 
     def close(self) -> None:
-        self._h.close()
+        self._refl = None
+        self._handle = None

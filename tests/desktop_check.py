@@ -3,6 +3,7 @@
 #   SPECIAL_DESKTOP_SCENE   a folder with cube.tif, pseudo_labels.tif, confidence.tif
 # It checks the plugin loaded without Python errors, shows the Toolbox, opens the dialog of
 # special:classify (screenshot) and of special:pseudorgb, runs the latter from its dialog,
+# runs special:importproduct from its dialog on a PRISMA .he5 (SPECIAL_DESKTOP_PRODUCT),
 # runs special:noiserobust on the scene's simulated pseudo-labels, shows the styled result
 # with its legend (screenshot) and quits. Every step is recorded in the report, and the
 # QGIS message log goes into it, so a failing test can show what QGIS said.
@@ -151,6 +152,37 @@ def check_pseudorgb(dialog):
     report["pseudorgb"] = {"source": layer.source(), "renderer": layer.renderer().type(),
                            "stretch": [red.minimumValue(), red.maximumValue()]}
     report["steps"].append("pseudorgb ran")
+    product = os.environ.get("SPECIAL_DESKTOP_PRODUCT")
+    if not product:
+        run_stage_ii()
+        return
+    import processing
+
+    # A PRISMA .he5, which QGIS cannot open as one layer, picked as the file of INPUT.
+    before = sorted(os.listdir(os.path.dirname(product)))
+    dialog = processing.createAlgorithmDialog("special:importproduct", {
+        "INPUT": product, "OUTPUT": os.path.join(SHOTS, "imported.tif")})
+    dialog.show()
+    dialog.runAlgorithm()
+
+    def loaded():
+        return bool(QgsProject.instance().mapLayersByName("Imported product"))
+
+    def check_import():
+        dialog.close()
+        layer = QgsProject.instance().mapLayersByName("Imported product")[0]
+        renderer = layer.renderer()
+        report["importproduct"] = {
+            "source": layer.source(), "renderer": renderer.type(), "bands": layer.bandCount(),
+            "rgb": [renderer.redBand(), renderer.greenBand(), renderer.blueBand()],
+            "beside_product_unchanged": sorted(os.listdir(os.path.dirname(product))) == before}
+        report["steps"].append("importproduct ran")
+        run_stage_ii()
+
+    _wait(loaded, check_import, label="the imported product")
+
+
+def run_stage_ii():
     import processing
 
     processing.runAndLoadResults("special:noiserobust", {

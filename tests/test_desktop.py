@@ -29,6 +29,9 @@ def desktop_run(tmp_path_factory):
     # A generated scene (real earthlib spectra on Indian Pines' bands, simulated CLIP-like
     # pseudo-labels): the screenshots show stage II on it, not CLIP.
     write_scene(make_scene(2, 160, 160, n_classes=6), tmp / "scene")
+    from products import write_prisma_l2d
+
+    prisma = write_prisma_l2d(str(tmp / "prisma"))
     profiles = tmp / "profiles-root"
     subprocess.run([os.path.join(REPO, ".venv", "bin", "python"),
                     os.path.join(REPO, "scripts", "install_plugin.py"), "--link", str(profiles)],
@@ -36,7 +39,8 @@ def desktop_run(tmp_path_factory):
     report = tmp / "shots" / "report.json"
     report.parent.mkdir()
     env = dict(os.environ, SPECIAL_DESKTOP_REPORT=str(report),
-               SPECIAL_DESKTOP_SCENE=str(tmp / "scene"), QGIS_CUSTOM_CONFIG_PATH=str(profiles))
+               SPECIAL_DESKTOP_SCENE=str(tmp / "scene"), SPECIAL_DESKTOP_PRODUCT=prisma.path,
+               QGIS_CUSTOM_CONFIG_PATH=str(profiles))
     env.pop("QT_QPA_PLATFORM", None)  # a real X display this time
     cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24",
            os.path.join(REPO, "scripts", "qgis"), "--nologo",
@@ -85,6 +89,17 @@ def test_pseudorgb_from_its_dialog_is_loaded_styled(desktop_run):
     low, high = data["pseudorgb"]["stretch"]
     assert 0 < low < high < 1.5  # stretched to the reflectances, not 0..255
     assert data["pseudorgb"]["source"].endswith("pseudo_rgb.tif")
+
+
+def test_importproduct_from_its_dialog_on_a_prisma_file(desktop_run):
+    """A .he5 picked as INPUT in the dialog (QGIS cannot load it as a layer): imported,
+    loaded as pseudo-RGB of the good bands, nothing written beside the product."""
+    data = desktop_run
+    assert "importproduct ran" in data["steps"], data.get("error", "") + _log(data)
+    imported = data["importproduct"]
+    assert imported["renderer"] == "multibandcolor" and imported["bands"] > 3
+    assert len(set(imported["rgb"])) == 3
+    assert imported["beside_product_unchanged"]
 
 
 def test_result_shows_with_its_legend(desktop_run):

@@ -398,3 +398,50 @@ def test_desis_without_metadata(tmp_path):
     with pytest.raises(UserInputError, match="DESIS image, but its metadata file"):
         with scene.open_scene(product.path):
             pass
+
+
+@pytest.fixture(params=[False, True], ids=["gdal-exceptions-off", "gdal-exceptions-on"])
+def gdal_exceptions(request):
+    """GDAL's Python exceptions off (QGIS 3.22) and on (QGIS 3.40 turns them on)."""
+    from osgeo import gdal
+
+    was = gdal.GetUseExceptions()
+    (gdal.UseExceptions if request.param else gdal.DontUseExceptions)()
+    yield request.param
+    (gdal.UseExceptions if was else gdal.DontUseExceptions)()
+
+
+@pytest.mark.parametrize("writer", [write_prisma_l2d, write_emit_l2a])
+def test_hdf5_products_either_gdal_exception_mode(tmp_path, gdal_exceptions, writer):
+    """PRISMA and EMIT are read through GDAL; its exception mode changes nothing: the same
+    values, and the same clear errors for a file that is not a product or lacks a part."""
+    import h5py
+
+    product = writer(str(tmp_path / "p"))
+    with scene.open_scene(product.path) as opened:
+        values, invalid = opened.read(0, opened.height, 0, opened.width)
+    good = ~product.bad
+    np.testing.assert_allclose(values[:, ~invalid], product.cube[good][:, ~invalid],
+                               rtol=1e-5, atol=1e-6)
+    other = str(tmp_path / "other.h5")
+    with h5py.File(other, "w") as fh:
+        fh.create_dataset("something", data=np.zeros((3, 3)))
+    with pytest.raises(UserInputError, match="neither a PRISMA L2D product"):
+        with scene.open_scene(other):
+            pass
+    with h5py.File(product.path, "r+") as fh:
+        if "location" in fh:
+            del fh["location"]
+            match = "location"
+        else:
+            del fh.attrs["Epsg_Code"]
+            match = "lacks the attribute 'Epsg_Code'"
+    with pytest.raises(UserInputError, match=match):
+        with scene.open_scene(product.path):
+            pass
+    broken = str(tmp_path / "broken.he5")
+    with open(product.path, "rb") as src, open(broken, "wb") as dst:
+        dst.write(src.read(4096))
+    with pytest.raises(UserInputError, match=r"INPUT: .*broken\.he5"):
+        with scene.open_scene(broken):
+            pass
