@@ -32,6 +32,7 @@ WRITERS = {
     "enmap-detector": lambda d: write_enmap_l2a(d, order="detector"),
     "enmap-wavelength": lambda d: write_enmap_l2a(d, order="wavelength"),
     "enmap-bsq": lambda d: write_enmap_l2a(d, fmt="BSQ"),
+    "enmap-bil": lambda d: write_enmap_l2a(d, fmt="BIL", order="wavelength"),
     "desis": write_desis_l2a,
     "prisma": write_prisma_l2d,
     "emit": write_emit_l2a,
