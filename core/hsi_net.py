@@ -137,9 +137,8 @@ class CubeReader:
         self.bands = len(self.band_index)
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> tuple[np.ndarray, np.ndarray]:
-        block, invalid = self.scene.read(y0, y1, x0, x1, bands=self.band_index)
-        invalid |= ~np.isfinite(block).all(axis=0)
-        return block, invalid
+        # The bands are good ones, so the scene's mask already covers their NaNs.
+        return self.scene.read(y0, y1, x0, x1, bands=self.band_index)
 
 
 # ----------------------------------------------------------------------- tiled prediction

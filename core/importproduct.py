@@ -49,8 +49,8 @@ def import_product(input_path: str, output: str, bad_bands: Optional[str] = None
                               progress=progress.sub(0.0, 0.05)) as scene:
         progress.log_lines(scene.band_report())
         bands = np.arange(scene.count)
-        windows = raster_io.row_windows(scene.height, scene.width, 8 * scene.count + 8,
-                                        block_bytes)
+        windows = raster_io.row_windows(scene.height, scene.width,
+                                        scene.bytes_per_pixel(scene.count), block_bytes)
         profile = raster_io.geotiff_profile(scene, scene.count, "float32", OUTPUT_NODATA)
         work = progress.sub(0.05, 1.0)
         with raster_io.atomic_output(output) as tmp:

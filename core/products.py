@@ -20,13 +20,18 @@ readers (EnMAP-Box's importers, NASA's emit-utils); see docs in each class.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import xml.etree.ElementTree as ElementTree
 from typing import Optional
 
 import numpy as np
+from rasterio.crs import CRS
+from rasterio.transform import Affine
+from rasterio.windows import Window
 
+from . import raster_io
 from . import wavelengths as wl_mod
 from .errors import UserInputError
 
@@ -36,6 +41,9 @@ _ENMAP_EMPTY_MEAN = -1000000.0
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # Output cells of an EMIT window gathered at a time: bounds the source block read for them.
 _GLT_TILE = 256
+PRODUCT_HINT = ("Choose a raster file such as GeoTIFF or ENVI (.img/.dat with its .hdr), "
+                "or a product's image file (EnMAP/DESIS *-SPECTRAL_IMAGE, PRISMA .he5, "
+                "EMIT .nc).")
 
 
 def product_file(path: str) -> str:
@@ -58,11 +66,7 @@ def is_hdf5(path: str) -> bool:
 def open_source(path: str, param: str = "INPUT"):
     """The source that reads ``path``; :class:`UserInputError` when it cannot be read."""
     path = product_file(path)
-    if not path or not os.path.exists(path):
-        raise UserInputError(f"{param}: the file '{path}' does not exist.")
-    if os.path.isdir(path):
-        raise UserInputError(f"{param}: '{path}' is a folder, not a raster file. Choose the "
-                             f"product's image file (e.g. *-SPECTRAL_IMAGE.TIF, *.he5, *.nc).")
+    raster_io.check_input_file(path, param, PRODUCT_HINT)
     if is_hdf5(path):
         return _open_hdf5(path, param)
     return GdalSource(path, param)
@@ -122,21 +126,12 @@ class GdalSource:
     information comes from the product's metadata files beside the image."""
 
     def __init__(self, path: str, param: str = "INPUT") -> None:
-        import rasterio
-
         self.path = path
-        try:
-            self._src = rasterio.open(path)
-        except rasterio.errors.RasterioIOError as exc:
-            raise UserInputError(
-                f"{param}: '{path}' is not a raster that GDAL can read ({exc}). Choose a raster "
-                f"file such as GeoTIFF or ENVI (.img/.dat with its .hdr), or a product's image "
-                f"file (EnMAP/DESIS *-SPECTRAL_IMAGE, PRISMA .he5, EMIT .nc).") from None
-        src = self._src
+        self._stack = contextlib.ExitStack()
+        self._src = src = self._stack.enter_context(
+            raster_io.open_raster(path, param, PRODUCT_HINT))
         self.count, self.width, self.height = src.count, src.width, src.height
         self.crs, self.transform = src.crs, src.transform
-        self.dtype = src.dtypes[0]
-        self.files = [path] + [f for f in (src.files or []) if f != path]
         self.nodata = [None if v is None else float(v) for v in src.nodatavals]
         self.scales = np.asarray(src.scales, dtype=np.float64)
         self.offsets = np.asarray(src.offsets, dtype=np.float64)
@@ -153,7 +148,7 @@ class GdalSource:
             else:
                 self._generic()
         except Exception:
-            src.close()
+            self._stack.close()
             raise
 
     # -- metadata
@@ -199,7 +194,6 @@ class GdalSource:
                 f"metadata file '{expected}' is not beside it. Keep the product's files "
                 f"together in one folder as delivered (the metadata file holds the band "
                 f"wavelengths and gains).")
-        self.files.append(xml_path)
         return xml_path
 
     def _bands_from_xml(self, bands: list, xml_path: str, centre: str, width: str, gain: str,
@@ -259,7 +253,6 @@ class GdalSource:
             raise UserInputError(
                 f"INPUT: neither '{xml_path}' nor a header '{hdr_expected}' beside it gives "
                 f"the DESIS band wavelengths and gains. Keep the product's files together.")
-        self.files.append(hdr_path)
         header = _read_envi_header(hdr_path)
         units = header.get("wavelength units")
         for key in ("wavelength", "fwhm", "data gain values", "data offset values"):
@@ -284,8 +277,6 @@ class GdalSource:
     # -- data
     def read(self, bands: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """(len(bands), rows, cols) float32 in physical units, NaN where nodata."""
-        from rasterio.windows import Window
-
         bands = np.asarray(bands, dtype=np.int64)
         out = self._src.read([int(b) + 1 for b in bands],
                              window=Window(x0, y0, x1 - x0, y1 - y0), out_dtype="float32")
@@ -299,12 +290,12 @@ class GdalSource:
         return out
 
     def close(self) -> None:
-        self._src.close()
+        self._stack.close()
 
 
 def _aviris_name(name: str) -> Optional[str]:
     lower = name.lower()
-    if lower.startswith("av3") or lower.startswith("av320"):
+    if lower.startswith("av3"):
         return "AVIRIS-3"
     if lower.startswith("ang"):
         return "AVIRIS-NG"
@@ -386,9 +377,6 @@ class PrismaSource:
     SWATH = "/HDFEOS/SWATHS/PRS_L2D_HCO"
 
     def __init__(self, handle, root, path: str, param: str = "INPUT") -> None:
-        from rasterio.crs import CRS
-        from rasterio.transform import Affine
-
         self.path, self._handle = path, handle
         swaths = _gdal(root.OpenGroupFromFullname, "/HDFEOS/SWATHS")
         names = (swaths.GetGroupNames() or []) if swaths is not None else []
@@ -405,7 +393,6 @@ class PrismaSource:
                                  f"product.")
         shapes = [_shape(c) for c in self._cubes]
         self.product = "PRISMA L2D"
-        self.files = [path]
         centres, widths, flags, self._ranges = [], [], [], []
         for name, shape in zip(("Vnir", "Swir"), shapes, strict=True):
             cw = np.atleast_1d(np.asarray(_attr(root, f"List_Cw_{name}", path), np.float64))
@@ -428,7 +415,6 @@ class PrismaSource:
             raise UserInputError(f"{param}: '{path}': the VNIR and SWIR cubes differ in size.")
         self.height, self.width = shapes[0][0], shapes[0][2]
         self._sizes = [shapes[0][1], shapes[1][1]]
-        self._nv = self._sizes[0]
         self.count = sum(self._sizes)
         self.wavelengths = np.concatenate(centres)
         self.fwhm = np.concatenate(widths)
@@ -448,7 +434,6 @@ class PrismaSource:
         dy = (ul_y - lr_y) / (self.height - 1) if self.height > 1 else 30.0
         self.crs = CRS.from_epsg(epsg)
         self.transform = Affine(dx, 0.0, ul_x - dx / 2, 0.0, -dy, ul_y + dy / 2)
-        self.dtype = "float32"
 
     def read(self, bands: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         bands = np.asarray(bands, dtype=np.int64)
@@ -461,7 +446,7 @@ class PrismaSource:
                 raise OSError(f"GDAL could not read rows {y0}-{y1} of '{self.path}'")
             zero = (block == 0).all(axis=1)                     # block: (rows, bands, cols)
             empty = zero if empty is None else empty & zero
-            first = 0 if c == 0 else self._nv
+            first = sum(self._sizes[:c])
             mine = np.flatnonzero((bands >= first) & (bands < first + self._sizes[c]))
             lo, step = self._ranges[c]
             for k in mine:
@@ -483,12 +468,8 @@ class EmitSource:
     nodata)."""
 
     def __init__(self, handle, root, path: str, param: str = "INPUT") -> None:
-        from rasterio.crs import CRS
-        from rasterio.transform import Affine
-
         self.path, self._handle = path, handle
         self.product = "EMIT L2A"
-        self.files = [path]
         self._refl = _array(root, "/reflectance")
         if self._refl is None:
             raise UserInputError(f"{param}: '{path}' has no 'reflectance' variable; use the "
@@ -506,7 +487,6 @@ class EmitSource:
         shape = _shape(self._refl)
         if len(shape) != 3:
             raise UserInputError(f"{param}: '{path}': 'reflectance' is not a 3-D cube.")
-        self._bands = shape[2]
         self.count = shape[2]
         self.wavelengths = np.asarray(centres.ReadAsArray(), np.float64).ravel()
         widths = _array(root, "/sensor_band_parameters/fwhm")
@@ -530,7 +510,6 @@ class EmitSource:
         wkt = str(_attr(root, "spatial_ref", path, what))
         self.transform = Affine.from_gdal(*[float(v) for v in gt[:6]])
         self.crs = CRS.from_wkt(wkt)
-        self.dtype = "float32"
 
     def read(self, bands: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         bands = np.asarray(bands, dtype=np.int64)
@@ -546,7 +525,7 @@ class EmitSource:
                 sy, sx = gy[valid] - 1, gx[valid] - 1
                 r0, r1, c0, c1 = int(sy.min()), int(sy.max()) + 1, int(sx.min()), int(sx.max()) + 1
                 block = self._refl.ReadAsArray(array_start_idx=[r0, c0, 0],
-                                               count=[r1 - r0, c1 - c0, self._bands])
+                                               count=[r1 - r0, c1 - c0, self.count])
                 if block is None:
                     raise OSError(f"GDAL could not read '{self.path}'")
                 values = block[sy - r0, sx - c0][:, bands].T.astype(np.float32)

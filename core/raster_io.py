@@ -29,19 +29,28 @@ def gdal_env() -> rasterio.Env:
     return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
 
 
-@contextlib.contextmanager
-def open_raster(path: str, param: str = "INPUT") -> Iterator[rasterio.DatasetReader]:
-    """Open ``path`` for reading; a missing or unreadable file is a :class:`UserInputError`."""
+RASTER_HINT = "Choose a raster file such as GeoTIFF or ENVI (.img/.dat with its .hdr)."
+
+
+def check_input_file(path: str, param: str = "INPUT", hint: str = RASTER_HINT) -> None:
+    """A missing file or a folder given as ``param`` is a :class:`UserInputError`."""
     if not path or not os.path.exists(path):
         raise UserInputError(f"{param}: the file '{path}' does not exist.")
     if os.path.isdir(path):
-        raise UserInputError(f"{param}: '{path}' is a folder, not a raster file.")
+        raise UserInputError(f"{param}: '{path}' is a folder, not a raster file. {hint}")
+
+
+@contextlib.contextmanager
+def open_raster(path: str, param: str = "INPUT",
+                hint: str = RASTER_HINT) -> Iterator[rasterio.DatasetReader]:
+    """Open ``path`` for reading; a missing or unreadable file is a :class:`UserInputError`
+    whose message ends with ``hint`` (what to choose instead)."""
+    check_input_file(path, param, hint)
     try:
         src = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
         raise UserInputError(
-            f"{param}: '{path}' is not a raster that GDAL can read ({exc}). Choose a raster "
-            f"file such as GeoTIFF or ENVI (.img/.dat with its .hdr)."
+            f"{param}: '{path}' is not a raster that GDAL can read ({exc}). {hint}"
         ) from None
     with src:
         yield src

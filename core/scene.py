@@ -125,10 +125,6 @@ class Scene:
         return self.source.transform
 
     @property
-    def files(self) -> list[str]:
-        return list(self.source.files)
-
-    @property
     def good(self) -> np.ndarray:
         return np.array([b for b in range(self.count) if b not in self.bad], dtype=np.int64)
 
@@ -143,9 +139,10 @@ class Scene:
                 f"INPUT '{self.path}' has no wavelength metadata, and WAVELENGTHS was not "
                 f"given. {wl_mod.HOW_TO_GIVE}")
 
-    def bytes_per_pixel(self) -> int:
-        """Bytes one pixel of the good bands costs as read (float32 plus the raw block)."""
-        return 8 * len(self.good) + 8
+    def bytes_per_pixel(self, bands: Optional[int] = None) -> int:
+        """Bytes one pixel of ``bands`` bands (default: the good ones) costs as read
+        (float32 plus the raw block)."""
+        return 8 * (len(self.good) if bands is None else bands) + 8
 
     def read(self, y0: int, y1: int, x0: int, x1: int, bands: Optional[Sequence[int]] = None
              ) -> tuple[np.ndarray, np.ndarray]:
@@ -251,14 +248,12 @@ def _make_scene(path, source, wavelengths_override, bad_bands, progress,
                              f"wavelength metadata of '{path}'", skip=list(flags))
     else:
         nm = None
-    bad = dict(flags)
-    for band, reason in parse_bad_bands(bad_bands, source.count, nm).items():
-        bad.setdefault(band, reason)
+    user = parse_bad_bands(bad_bands, source.count, nm)
+    bad = {**user, **flags}
     candidates = np.array([b for b in range(source.count) if b not in bad], dtype=np.int64)
     for band in _empty_bands(source, candidates, progress):
         bad[band] = "no valid value in the whole band (every pixel nodata)"
-    if len(bad) >= source.count and not set(flags) | set(
-            parse_bad_bands(bad_bands, source.count, nm)):
+    if len(bad) >= source.count and not flags and not user:
         raise UserInputError("INPUT has no valid pixels: every pixel is nodata.")
     if len(bad) >= source.count:
         raise UserInputError(
