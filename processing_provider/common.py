@@ -29,7 +29,6 @@ from qgis.PyQt.QtGui import QColor, QIcon
 
 from ..core import dependencies
 from ..core.errors import Cancelled, UserInputError
-from ..core.products import product_file
 from ..core.progress import Progress
 
 T = TypeVar("T")
@@ -81,6 +80,8 @@ class SpecialAlgorithm(QgsProcessingAlgorithm):
         write a .aux.xml beside the user's input, and QGIS cannot load a PRISMA or EMIT
         product as one layer. A layer added from such a product (a GDAL subdataset)
         gives its product file."""
+        from ..core.products import product_file  # here: it needs rasterio, which may be absent
+
         value = parameters.get(name)
         if isinstance(value, str) and os.path.isfile(value):
             return value
