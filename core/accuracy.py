@@ -37,6 +37,9 @@ from rasterio.windows import transform as window_transform
 from . import metrics, raster_io
 from .classes import read_class_metadata
 from .errors import UserInputError
+from .gdal_compat import call as gdal_call
+from .gdal_compat import checked as gdal_checked
+from .gdal_compat import succeeded as gdal_succeeded
 from .progress import Progress, as_progress
 
 HTML_EXTENSIONS = (".html", ".htm")
@@ -302,14 +305,14 @@ def _split_source(source: str) -> tuple[str, dict]:
 def _is_vector(path: str) -> bool:
     from osgeo import gdal
 
-    ds = gdal.OpenEx(path, gdal.OF_VECTOR)
+    ds = gdal_call(gdal.OpenEx, path, gdal.OF_VECTOR)
     return ds is not None and ds.GetLayerCount() > 0
 
 
 def _category_names(path: str) -> list[str]:
     try:
         return read_class_metadata(path)[0]
-    except (AttributeError, RuntimeError):  # GDAL could not open it: no names
+    except OSError:  # GDAL could not open it: no names
         return []
 
 
@@ -431,13 +434,13 @@ class _VectorReference:
         from osgeo import ogr, osr
 
         path, options = _split_source(source)
-        ds = ogr.Open(path)
+        ds = gdal_call(ogr.Open, path)
         if ds is None or ds.GetLayerCount() == 0:
             raise UserInputError(f"REFERENCE: '{path}' is not a vector layer OGR can read.")
         if "layername" in options:
-            layer = ds.GetLayerByName(options["layername"])
+            layer = gdal_call(ds.GetLayerByName, options["layername"])
         elif "layerid" in options and options["layerid"].isdigit():
-            layer = ds.GetLayer(int(options["layerid"]))
+            layer = gdal_call(ds.GetLayer, int(options["layerid"]))
         elif ds.GetLayerCount() > 1:
             layers = ", ".join(ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount()))
             raise UserInputError(
@@ -448,9 +451,17 @@ class _VectorReference:
             layer = ds.GetLayer(0)
         if layer is None:
             raise UserInputError(f"REFERENCE: '{source}' names no layer of '{path}'.")
-        if options.get("subset") and layer.SetAttributeFilter(options["subset"]) != 0:
-            raise UserInputError(
-                f"REFERENCE: OGR cannot apply the layer's filter '{options['subset']}'.")
+        if options.get("subset"):
+            # GeoPackage accepts any filter and fails when it runs it: count to find out.
+            error = None
+            if gdal_succeeded(layer.SetAttributeFilter, options["subset"]):
+                error = gdal_checked(layer.GetFeatureCount)[1]
+            else:
+                error = "invalid filter"
+            if error:
+                raise UserInputError(
+                    f"REFERENCE: OGR cannot apply the layer's filter '{options['subset']}' "
+                    f"({_shorten(error)}). Correct or remove the layer's filter.")
         defn = layer.GetLayerDefn()
         fields = [defn.GetFieldDefn(i) for i in range(defn.GetFieldCount())]
         if not class_field:
@@ -484,7 +495,11 @@ class _VectorReference:
             for ref in (srs, target):
                 ref.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
             if not srs.IsSame(target):
-                transform = osr.CoordinateTransformation(srs, target)
+                transform = gdal_call(osr.CoordinateTransformation, srs, target)
+                if transform is None:
+                    raise UserInputError(
+                        "REFERENCE: its CRS cannot be transformed to INPUT's CRS. Reproject "
+                        "REFERENCE to INPUT's CRS first.")
         elif srs is not None or grid.crs:
             warnings.append(f"{'REFERENCE' if srs is None else 'INPUT'} has no CRS: it is "
                             f"taken to be in the CRS of "
@@ -520,11 +535,7 @@ class _VectorReference:
                 geom = ogr.Geometry(ogr.wkbMultiPolygon)
                 for polygon in rings:
                     geom.AddGeometry(_ogr_polygon(polygon, ogr))
-                try:
-                    bad = geom.Transform(transform) != 0
-                except RuntimeError:
-                    bad = True
-                if bad:
+                if not gdal_succeeded(geom.Transform, transform):
                     failed += 1
                     continue
                 rings = _polygons(geom, ogr)

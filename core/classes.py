@@ -10,6 +10,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import UserInputError
+from .gdal_compat import call as gdal_call
 
 # Colour-blind-safe qualitative colours: Okabe & Ito (2008) without black, then Paul Tol's
 # "muted" scheme (2021); cycled for longer lists.
@@ -97,16 +98,19 @@ def write_class_metadata(path: str, names: Sequence[str],
     from osgeo import gdal
 
     rgb = list(rgb) if rgb is not None else colours(len(names))
-    ds = gdal.Open(path, gdal.GA_Update)
+    ds = gdal_call(gdal.Open, path, gdal.GA_Update)
     if ds is None:
         raise OSError(f"GDAL could not open '{path}' to write its legend")
     band = ds.GetRasterBand(1)
-    table = gdal.ColorTable()
-    table.SetColorEntry(NODATA_LABEL, (0, 0, 0, 0))
-    for i, colour in enumerate(rgb, start=1):
-        table.SetColorEntry(i, tuple(int(c) for c in colour[:3]) + (255,))
-    band.SetRasterColorTable(table)
-    band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
+    # GeoTIFF holds a colour table on Byte and UInt16 bands only (a user's float label
+    # raster keeps its names without one).
+    if band.DataType in (gdal.GDT_Byte, gdal.GDT_UInt16):
+        table = gdal.ColorTable()
+        table.SetColorEntry(NODATA_LABEL, (0, 0, 0, 0))
+        for i, colour in enumerate(rgb, start=1):
+            table.SetColorEntry(i, tuple(int(c) for c in colour[:3]) + (255,))
+        band.SetRasterColorTable(table)
+        band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
     band.SetCategoryNames(["no data"] + list(names))
     band.SetDescription("class")
     ds.FlushCache()
@@ -117,7 +121,9 @@ def read_class_metadata(path: str) -> tuple[list[str], list[tuple[int, int, int]
     """Category names and colours (for values 1..N) of a class raster, as far as it has them."""
     from osgeo import gdal
 
-    ds = gdal.Open(path)
+    ds = gdal_call(gdal.Open, path)
+    if ds is None:
+        raise OSError(f"GDAL could not open '{path}' to read its legend")
     band = ds.GetRasterBand(1)
     # GDAL 3.6's GeoTIFF driver loads the .aux.xml lazily and GetCategoryNames alone does
     # not trigger it; reading the description does.

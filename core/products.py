@@ -34,6 +34,7 @@ from rasterio.windows import Window
 from . import raster_io
 from . import wavelengths as wl_mod
 from .errors import UserInputError
+from .gdal_compat import call as gdal_call
 
 # EnMAP marks bands without data in its band statistics with this mean and a zero
 # standard deviation (DLR's METADATA.XML, product/bandStatistics).
@@ -306,15 +307,6 @@ def _aviris_name(name: str) -> Optional[str]:
 
 # ------------------------------------------------------------------------- HDF5 products
 
-def _gdal(func, *args):
-    """``func(*args)``, or None where GDAL failed: the same whether GDAL's Python exceptions
-    are on (QGIS 3.40 turns them on) or off."""
-    try:
-        return func(*args)
-    except RuntimeError:
-        return None
-
-
 def _open_hdf5(path: str, param: str):
     """PRISMA and EMIT through GDAL's multidimensional API (HDF5 and netCDF drivers) of
     the GDAL QGIS itself runs on. A pip h5py brings its own HDF5 library, which clashes
@@ -327,8 +319,8 @@ def _open_hdf5(path: str, param: str):
                              f"(osgeo.gdal), not importable here. Run it inside QGIS, or "
                              f"install GDAL's Python bindings.") from None
     flag = getattr(gdal, "OF_MULTIDIM_RASTER", None)
-    handle = _gdal(gdal.OpenEx, path, flag) if flag is not None else None
-    root = _gdal(handle.GetRootGroup) if handle is not None else None
+    handle = gdal_call(gdal.OpenEx, path, flag) if flag is not None else None
+    root = gdal_call(handle.GetRootGroup) if handle is not None else None
     if root is None:
         raise UserInputError(
             f"{param}: '{path}' is an HDF5/netCDF file that GDAL {gdal.__version__} cannot "
@@ -348,11 +340,11 @@ def _open_hdf5(path: str, param: str):
 
 
 def _array(root, name: str):
-    return _gdal(root.OpenMDArrayFromFullname, name)
+    return gdal_call(root.OpenMDArrayFromFullname, name)
 
 
 def _attr(root, name: str, path: str, what: str = "a PRISMA L2D product"):
-    attribute = _gdal(root.GetAttribute, name)
+    attribute = gdal_call(root.GetAttribute, name)
     if attribute is None:
         raise UserInputError(f"INPUT: '{path}' lacks the attribute '{name}' of {what}; "
                              f"download the product again.")
@@ -378,7 +370,7 @@ class PrismaSource:
 
     def __init__(self, handle, root, path: str, param: str = "INPUT") -> None:
         self.path, self._handle = path, handle
-        swaths = _gdal(root.OpenGroupFromFullname, "/HDFEOS/SWATHS")
+        swaths = gdal_call(root.OpenGroupFromFullname, "/HDFEOS/SWATHS")
         names = (swaths.GetGroupNames() or []) if swaths is not None else []
         if "PRS_L2D_HCO" not in names:
             raise UserInputError(
@@ -397,7 +389,7 @@ class PrismaSource:
         for name, shape in zip(("Vnir", "Swir"), shapes, strict=True):
             cw = np.atleast_1d(np.asarray(_attr(root, f"List_Cw_{name}", path), np.float64))
             fw = np.atleast_1d(np.asarray(_attr(root, f"List_Fwhm_{name}", path), np.float64))
-            fl_attr = _gdal(root.GetAttribute, f"List_Cw_{name}_Flags")
+            fl_attr = gdal_call(root.GetAttribute, f"List_Cw_{name}_Flags")
             fl = (np.atleast_1d(np.asarray(fl_attr.Read())) if fl_attr is not None
                   else np.ones(cw.size))
             if len(shape) != 3 or shape[1] != cw.size or fw.size != cw.size \

@@ -18,6 +18,50 @@ QGIS_PROCESS = os.path.join(REPO, "scripts", "qgis_process")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--gdal-exceptions", choices=("default", "on"), default="default",
+        help="on: call gdal/ogr/osr.UseExceptions() before any test, as QGIS 3.40's "
+             "Processing does for its whole process, and leave out the tests that run "
+             "QGIS in another process (where this process's setting does not reach).")
+
+
+# Tests whose GDAL calls happen in a child process (qgis_process, desktop QGIS, scripts).
+_OTHER_PROCESS_FIXTURES = {"qgis_process"}
+_OTHER_PROCESS_MODULES = {"test_desktop.py", "test_demo.py"}
+
+
+def pytest_configure(config):
+    if config.getoption("--gdal-exceptions") == "on":
+        from osgeo import gdal, ogr, osr
+
+        for module in (gdal, ogr, osr):
+            module.UseExceptions()
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--gdal-exceptions") != "on":
+        return
+    kept, other = [], []
+    for item in items:
+        in_child = (_OTHER_PROCESS_FIXTURES & set(getattr(item, "fixturenames", ()))
+                    or item.path.name in _OTHER_PROCESS_MODULES)
+        (other if in_child else kept).append(item)
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = kept
+
+
+@pytest.fixture(autouse=True)
+def _gdal_exceptions_stay(request):
+    """With --gdal-exceptions=on, no test may leave them switched off for the next."""
+    yield
+    if request.config.getoption("--gdal-exceptions") == "on":
+        from osgeo import gdal
+
+        assert gdal.GetUseExceptions(), "a test left GDAL's exceptions off"
+
+
 @pytest.fixture
 def provider(qgis_processing):
     """The special provider registered for one test (duplicate ids would fail)."""

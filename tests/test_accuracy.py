@@ -217,6 +217,12 @@ def test_vector_overlaps_holes_and_layer_source(tmp_path):
     _write_polygons(tmp_path / "ref.gpkg", [], layer_name="other")  # second layer
     with pytest.raises(UserInputError, match="^REFERENCE: .* holds several layers"):
         accuracy.run(inp, gpkg, class_field="name")
+    # The same friendly errors whether GDAL's exceptions are on or off (make test runs both).
+    with pytest.raises(UserInputError, match=r"^REFERENCE: '.*\|layername=roads' names no"):
+        accuracy.run(inp, gpkg + "|layername=roads", class_field="name")
+    with pytest.raises(UserInputError, match="^REFERENCE: OGR cannot apply the layer's filter"):
+        accuracy.run(inp, gpkg + "|layername=fields|subset=name = = 'x'",
+                     class_field="name")
     result = accuracy.run(inp, gpkg + "|layername=fields", class_field="name")
     reference = np.zeros((ROWS, COLS), int)
     reference[0:10, 0:12] = 2
