@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 PROFILE := .qgis-profile
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-venv xvfb xauth
-USER_PROFILES ?= $(HOME)/.local/share/QGIS/QGIS3
+# Your QGIS profiles roots: QGIS 3's and QGIS 4's, whichever exist (QGIS 3's if neither).
+USER_PROFILES ?= $(or $(wildcard $(HOME)/.local/share/QGIS/QGIS3 $(HOME)/.local/share/QGIS/QGIS4),\
+	$(HOME)/.local/share/QGIS/QGIS3)
 # Tests never download anything, and use a throw-away QGIS profile (set in tests/conftest.py).
 TEST_ENV := QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1
 
@@ -67,7 +69,7 @@ lint:
 # Into your own QGIS profile (a copy, not a link). Start QGIS with scripts/qgis, or make
 # torch, open_clip_torch, rasterio and scikit-learn importable by your QGIS's Python.
 install-user:
-	$(PY) scripts/install_plugin.py --copy $(USER_PROFILES)
+	for root in $(USER_PROFILES); do $(PY) scripts/install_plugin.py --copy "$$root" || exit 1; done
 
 # The plugin ZIP for QGIS's Plugins > Manage and Install Plugins > Install from ZIP: one
 # top folder special_qgis/ with core/ and processing_provider/ inside; no tests, no caches.

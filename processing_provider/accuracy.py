@@ -2,7 +2,6 @@
 producer's / user's accuracy and F1, confusion matrix) as an HTML and a JSON report."""
 
 from qgis.core import (
-    QgsMapLayerType,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
@@ -11,6 +10,7 @@ from qgis.core import (
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
+    QgsVectorLayer,
 )
 
 from ..core import accuracy
@@ -69,7 +69,8 @@ class AccuracyAlgorithm(SpecialAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", "Input class raster"))
         self.addParameter(QgsProcessingParameterMapLayer(
             "REFERENCE", "Reference (class raster or polygons)",
-            types=[QgsProcessing.TypeRaster, QgsProcessing.TypeVectorPolygon]))
+            types=[QgsProcessing.SourceType.TypeRaster,
+                   QgsProcessing.SourceType.TypeVectorPolygon]))
         self.addParameter(QgsProcessingParameterField(
             "CLASS_FIELD", "Class field of the reference polygons",
             parentLayerParameterName="REFERENCE", optional=True))
@@ -90,7 +91,8 @@ class AccuracyAlgorithm(SpecialAlgorithm):
         reference = self.parameterAsLayer(parameters, "REFERENCE", context)
         if reference is None:
             raise QgsProcessingException("REFERENCE: choose a class raster or a polygon layer.")
-        vector = reference.type() == QgsMapLayerType.VectorLayer
+        # isinstance, not the layer-type enum: renamed in 3.30 (Qgis.LayerType) and gone in 4.
+        vector = isinstance(reference, QgsVectorLayer)
         expected = "ogr" if vector else "gdal"
         if reference.providerType() != expected:
             raise QgsProcessingException(

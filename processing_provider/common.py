@@ -172,6 +172,8 @@ DEVICES = ["auto", "cpu", "cuda"]
 
 
 def register_settings(provider_name: str, provider_icon) -> None:
+    # Processing's own settings classes: QGIS has no public API for a provider's entries
+    # under Options ▸ Processing ▸ Providers (QgsSettingsEntry does not show there).
     from processing.core.ProcessingConfig import ProcessingConfig, Setting
 
     from ..core.clip_backbone import default_cache_dir
@@ -233,6 +235,8 @@ MODELS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models
 
 
 def _models_setting():
+    # Processing's setting object: the public QgsSettings key alone would not reach the
+    # model provider, which reads ProcessingConfig (no public API lists models folders).
     try:
         from processing.core.ProcessingConfig import ProcessingConfig
         from processing.modeler.ModelerUtils import ModelerUtils
@@ -284,7 +288,9 @@ def _on_load(context, path: str, name: str, apply: Callable[[QgsRasterLayer], No
     layer = QgsRasterLayer(path, name, "gdal")
     if layer.isValid():
         apply(layer)
-        layer.saveDefaultStyle()
+        # The layer's default style (a .qml named as the file); saveDefaultStyle is
+        # deprecated from 3.40 on, saveNamedStyle does the same on 3.22 to 4.x.
+        layer.saveNamedStyle(os.path.splitext(path)[0] + ".qml")
     if not context.willLoadLayerOnCompletion(path):
         return
     details = context.layerToLoadOnCompletionDetails(path)
@@ -327,8 +333,8 @@ def style_rgb_raster(context, path: str, name: str, bands: Sequence[int] = (1, 2
     def apply(layer):
         renderer = QgsMultiBandColorRenderer(layer.dataProvider(), *bands)
         layer.setRenderer(renderer)
-        layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum,
-                                     QgsRasterMinMaxOrigin.CumulativeCut)
+        layer.setContrastEnhancement(QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum,
+                                     QgsRasterMinMaxOrigin.Limits.CumulativeCut)
 
     _on_load(context, path, name, apply)
 
@@ -352,7 +358,7 @@ class HyperspectralInputParameter(QgsProcessingParameterRasterLayer):
         return copy
 
 
-_OPTIONAL = QgsProcessingParameterDefinition.FlagOptional
+_OPTIONAL = QgsProcessingParameterDefinition.Flag.FlagOptional
 
 INPUT_HELP = (
     "<b>Input raster</b>: a hyperspectral raster (GeoTIFF, ENVI...) or a product file as "
@@ -379,7 +385,7 @@ def add_bad_bands_parameter(alg) -> None:
 
     param = QgsProcessingParameterString(
         "BAD_BANDS", "Bad bands to leave out (numbers, ranges, or nm ranges)", optional=True)
-    param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    param.setFlags(param.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
     alg.addParameter(param)
 
 
@@ -414,7 +420,7 @@ def add_wavelength_parameters(alg, advanced: bool = False, targets: bool = True)
             defaultValue="655,553,451"))
     for param in params:
         if advanced:
-            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            param.setFlags(param.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         alg.addParameter(param)
 
 

@@ -111,8 +111,8 @@ class NoiseRobustAlgorithm(SpecialAlgorithm):
 def add_schedule_parameters(alg, advanced_names=()) -> None:
     """EPOCHS ... SEED: shared with special:classify (which files more of them under
     Advanced: ``advanced_names``)."""
-    advanced = QgsProcessingParameterDefinition.FlagAdvanced
-    integer = QgsProcessingParameterNumber.Integer
+    advanced = QgsProcessingParameterDefinition.Flag.FlagAdvanced
+    integer = QgsProcessingParameterNumber.Type.Integer
     for name, label, default, minimum in (
             ("EPOCHS", "Epochs", _DEFAULTS.epochs, 1),
             ("WARMUP_EPOCHS", "Warm-up epochs", _DEFAULTS.warmup_epochs, 0),
@@ -124,7 +124,7 @@ def add_schedule_parameters(alg, advanced_names=()) -> None:
             param.setFlags(param.flags() | advanced)
         alg.addParameter(param)
     rate = QgsProcessingParameterNumber(
-        "LEARNING_RATE", "Learning rate", QgsProcessingParameterNumber.Double,
+        "LEARNING_RATE", "Learning rate", QgsProcessingParameterNumber.Type.Double,
         defaultValue=_DEFAULTS.learning_rate)
     rate.setMetadata({"widget_wrapper": {"decimals": 6}})
     seed = QgsProcessingParameterNumber("SEED", "Random seed", integer,
@@ -133,7 +133,7 @@ def add_schedule_parameters(alg, advanced_names=()) -> None:
     # 0.2.x, which do not name it, stay valid.
     prior = QgsProcessingParameterNumber(
         "SPECTRAL_PRIOR", "Spectral prior weight (0 = network alone)",
-        QgsProcessingParameterNumber.Double, defaultValue=_DEFAULTS.spectral_prior,
+        QgsProcessingParameterNumber.Type.Double, defaultValue=_DEFAULTS.spectral_prior,
         optional=True, minValue=0.0)
     for param in (rate, seed, prior):
         param.setFlags(param.flags() | advanced)

@@ -136,7 +136,7 @@ def add_classes_parameters(alg) -> None:
 
 def add_clip_parameters(alg) -> None:
     """MODEL, PRETRAINED, SCALES, WINDOW, STRIDE, DEVICE: shared with special:classify."""
-    advanced = QgsProcessingParameterDefinition.FlagAdvanced
+    advanced = QgsProcessingParameterDefinition.Flag.FlagAdvanced
     alg.addParameter(QgsProcessingParameterString(
         "MODEL", "CLIP model (open_clip ViT)", defaultValue=clip_backbone.DEFAULT_MODEL))
     alg.addParameter(QgsProcessingParameterString(
@@ -148,7 +148,7 @@ def add_clip_parameters(alg) -> None:
                                   pseudolabel.DEFAULT_WINDOW),
                                  ("STRIDE", "Sliding window stride (px)",
                                   pseudolabel.DEFAULT_STRIDE)):
-        param = QgsProcessingParameterNumber(name, label, QgsProcessingParameterNumber.Integer,
+        param = QgsProcessingParameterNumber(name, label, QgsProcessingParameterNumber.Type.Integer,
                                              defaultValue=default, minValue=1)
         param.setFlags(param.flags() | advanced)
         alg.addParameter(param)

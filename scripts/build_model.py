@@ -57,7 +57,7 @@ def build():
                           "CLASS_FIELD": "The reference polygons' class field.",
                           "CLASS_NAMES": "Optional mapping 'reference value=class name; ...'."})
     schedule = noiserobust.Schedule()
-    integer = QgsProcessingParameterNumber.Integer
+    integer = QgsProcessingParameterNumber.Type.Integer
     inputs = [
         QgsProcessingParameterRasterLayer("INPUT", "Hyperspectral raster"),
         QgsProcessingParameterString("CLASSES", "Classes (';' between classes, ',' between "

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Install the special_qgis plugin into a QGIS profile and enable it.
+r"""Install the special_qgis plugin into a QGIS profile and enable it.
 
   --link DIR     symlink the repository's special_qgis/ into DIR's default profile
                  (the developer set-up used by make install; edits take effect at once)
@@ -9,8 +9,11 @@
   --zip FILE     build it and pack it as the plugin ZIP (one top folder, special_qgis/,
                  as QGIS's "Install from ZIP" and plugins.qgis.org expect); make package
 
-DIR is a QGIS profiles root: the one QGIS_CUSTOM_CONFIG_PATH points at, or
-~/.local/share/QGIS/QGIS3 for a user's normal QGIS.
+DIR is a QGIS profiles root: the one QGIS_CUSTOM_CONFIG_PATH points at, or a user's
+normal one: ~/.local/share/QGIS/QGIS3 (QGIS 4: .../QGIS4) on Linux,
+%APPDATA%\QGIS\QGIS3 on Windows, ~/Library/Application Support/QGIS/QGIS3 on macOS.
+The plugin is enabled in the settings file of each QGIS major version the root serves:
+QGIS3.ini in a QGIS3 root, QGIS4.ini in a QGIS4 root, both in a custom root.
 """
 
 import argparse
@@ -66,18 +69,25 @@ def package(zip_path: str) -> str:
     return zip_path
 
 
+def settings_files(profiles_root: str) -> list:
+    """The default profile's settings files: QGIS names them after its major version."""
+    base = os.path.basename(os.path.normpath(profiles_root))
+    names = [f"{base}.ini"] if base in ("QGIS3", "QGIS4") else ["QGIS3.ini", "QGIS4.ini"]
+    return [os.path.join(profiles_root, "profiles", "default", "QGIS", n) for n in names]
+
+
 def enable(profiles_root: str) -> None:
-    """Set [PythonPlugins] special_qgis=true in the profile's QGIS3.ini."""
-    ini = os.path.join(profiles_root, "profiles", "default", "QGIS", "QGIS3.ini")
-    os.makedirs(os.path.dirname(ini), exist_ok=True)
-    config = configparser.RawConfigParser()
-    config.optionxform = str  # QSettings keys are case-sensitive
-    config.read(ini)
-    if not config.has_section("PythonPlugins"):
-        config.add_section("PythonPlugins")
-    config.set("PythonPlugins", NAME, "true")
-    with open(ini, "w") as fh:
-        config.write(fh, space_around_delimiters=False)
+    """Set [PythonPlugins] special_qgis=true in the profile's settings file(s)."""
+    for ini in settings_files(profiles_root):
+        os.makedirs(os.path.dirname(ini), exist_ok=True)
+        config = configparser.RawConfigParser()
+        config.optionxform = str  # QSettings keys are case-sensitive
+        config.read(ini)
+        if not config.has_section("PythonPlugins"):
+            config.add_section("PythonPlugins")
+        config.set("PythonPlugins", NAME, "true")
+        with open(ini, "w") as fh:
+            config.write(fh, space_around_delimiters=False)
 
 
 def main() -> int:

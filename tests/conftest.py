@@ -35,7 +35,8 @@ def pytest_configure(config):
     if config.getoption("--gdal-exceptions") == "on":
         from osgeo import gdal, ogr, osr
 
-        for module in (gdal, ogr, osr):
+        # gdal last: its handler must be on top for a test to switch it off and on again.
+        for module in (osr, ogr, gdal):
             module.UseExceptions()
 
 
@@ -60,6 +61,15 @@ def _gdal_exceptions_stay(request):
         from osgeo import gdal
 
         assert gdal.GetUseExceptions(), "a test left GDAL's exceptions off"
+
+
+def qgis_settings_file(profiles_root):
+    """The default profile's settings file of the QGIS running the tests (QGIS3.ini on
+    QGIS 3, QGIS4.ini on QGIS 4)."""
+    from qgis.core import Qgis
+
+    return os.path.join(str(profiles_root), "profiles", "default", "QGIS",
+                        f"QGIS{Qgis.QGIS_VERSION_INT // 10000}.ini")
 
 
 @pytest.fixture

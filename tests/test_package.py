@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from conftest import QGIS_PROCESS, REPO
+from conftest import QGIS_PROCESS, REPO, qgis_settings_file
 from rasters import CRS_UTM, TRANSFORM, expected_pseudo_rgb, make_cube, write_gtiff
 
 INSTALL_PLUGIN = os.path.join(REPO, "scripts", "install_plugin.py")
@@ -95,12 +95,31 @@ def test_zip_metadata(plugin_zip):
     for key in ("homepage", "tracker", "repository"):
         assert meta[key].startswith("https://"), key
     assert meta["qgisMinimumVersion"] == "3.22"
+    # Without it QGIS 4's plugin manager takes the plugin for 3.x only (supportsQt6 is
+    # obsolete there).
+    assert meta["qgisMaximumVersion"] == "4.99"
     assert meta["hasProcessingProvider"] == "yes"
     # The version has one copy, metadata.txt; the package reads it from there.
     assert "__version__ =" not in init
     import special_qgis
 
     assert special_qgis.__version__ == version
+
+
+@pytest.mark.parametrize("root, files", [
+    ("QGIS3", ["QGIS3.ini"]), ("QGIS4", ["QGIS4.ini"]),
+    ("custom", ["QGIS3.ini", "QGIS4.ini"])])
+def test_enabled_in_the_settings_file_of_each_qgis(tmp_path, root, files):
+    """QGIS 3 reads profiles/default/QGIS/QGIS3.ini, QGIS 4 QGIS4.ini; a custom root
+    (QGIS_CUSTOM_CONFIG_PATH) may serve either."""
+    _install_plugin_module().enable(str(tmp_path / root))
+    folder = tmp_path / root / "profiles" / "default" / "QGIS"
+    assert sorted(os.listdir(folder)) == files
+    for name in files:
+        ini = configparser.RawConfigParser()
+        ini.optionxform = str
+        ini.read(folder / name)
+        assert ini.get("PythonPlugins", "special_qgis") == "true"
 
 
 def _unpack_into_fresh_profile(plugin_zip, root):
@@ -123,7 +142,7 @@ def test_runs_from_a_fresh_profile(plugin_zip, tmp_path):
     plugin = _unpack_into_fresh_profile(plugin_zip, root)
     ini = configparser.RawConfigParser()
     ini.optionxform = str
-    ini.read(root / "profiles" / "default" / "QGIS" / "QGIS3.ini")
+    ini.read(qgis_settings_file(root))
     assert ini.get("PythonPlugins", "special_qgis") == "true"
     # metadata.txt is a symlink in the repository; here it is the file itself.
     assert (plugin / "metadata.txt").is_file() and not (plugin / "metadata.txt").is_symlink()

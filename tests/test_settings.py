@@ -12,7 +12,7 @@ import pytest
 
 from special_qgis.processing_provider import common
 
-from conftest import REPO
+from conftest import REPO, qgis_settings_file
 from rasters import write_gtiff
 
 DEVICE_ALGORITHMS = ["special:pseudolabel", "special:noiserobust", "special:applymodel",
@@ -114,7 +114,7 @@ def test_qgis_process_reads_the_settings_of_its_profile(tmp_path, tiny_clip):
     root = tmp_path / "profiles"
     subprocess.run([sys.executable, os.path.join(REPO, "scripts", "install_plugin.py"),
                     "--link", str(root)], check=True, capture_output=True)
-    ini = root / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+    ini = qgis_settings_file(root)
     config = configparser.RawConfigParser()
     config.optionxform = str
     config.read(ini)
