@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE := .qgis-profile
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-venv xvfb xauth
+APT_PACKAGES := qgis python3-qgis qgis-providers gdal-bin python3-gdal python3-venv python3-pip xvfb xauth
 # Your QGIS profiles roots: QGIS 3's and QGIS 4's, whichever exist (QGIS 3's if neither).
 USER_PROFILES ?= $(or $(wildcard $(HOME)/.local/share/QGIS/QGIS3 $(HOME)/.local/share/QGIS/QGIS4),\
 	$(HOME)/.local/share/QGIS/QGIS3)

@@ -55,10 +55,14 @@ def _pins() -> dict:
 
 
 def _python() -> str:
-    """The interpreter QGIS runs (inside QGIS, sys.executable is QGIS itself)."""
-    if os.path.basename(sys.executable).lower().startswith("python"):
-        return sys.executable
-    return shutil.which("python3") or "python3"
+    """The interpreter QGIS runs (inside QGIS, sys.executable is QGIS itself): the first
+    place core/pip_install.python_candidates names that exists (not run, to stay quick)."""
+    from .pip_install import python_candidates
+
+    found = python_candidates(sys.executable, sys.prefix, getattr(sys, "base_prefix", ""),
+                              sys.platform, sys.version_info, os.path.isfile,
+                              os.environ.get("PATH", ""))
+    return found[0] if found else (shutil.which("python3") or "python3")
 
 
 def install_command(modules: Iterable[str]) -> str:
@@ -74,6 +78,8 @@ def install_command(modules: Iterable[str]) -> str:
             # Unpinned, pip would bring the newest torchvision, built for another torch.
             packages.append(pinned("torchvision"))
         packages.append(pinned(package))
+        if package == "rasterio" and "affine" in pins:
+            packages.append(pinned("affine"))  # see requirements.txt
     return f"{_python()} -m pip install --user " + " ".join(dict.fromkeys(packages))
 
 
@@ -81,7 +87,10 @@ def message(modules: Iterable[str]) -> str:
     """What a user reads when ``modules`` are missing: what, and the command to fix it."""
     modules = list(modules)
     names = ", ".join(PACKAGES.get(m, m) for m in modules)
-    return (f"Missing Python package(s) for SPECIAL hyperspectral: {names}. Install them for "
-            f"the Python that QGIS runs, then restart QGIS:\n  {install_command(modules)}\n"
+    return (f"Missing Python package(s) for SPECIAL hyperspectral: {names}. In desktop QGIS, "
+            f"Plugins ▸ SPECIAL hyperspectral ▸ Install dependencies… (also the message "
+            f"bar's button) installs them into a folder of your QGIS profile. Or install them "
+            f"by hand for the Python that QGIS runs, then restart QGIS:\n"
+            f"  {install_command(modules)}\n"
             f"(On Debian/Ubuntu with a system Python, add --break-system-packages, or use the "
             f"project's environment: 'make install', then start QGIS with 'scripts/qgis'.)")

@@ -81,16 +81,20 @@ def _refresh_models() -> None:
 
 
 def _report_missing(absent) -> None:
-    """Once per session: the message log, and the message bar of desktop QGIS."""
+    """Once per session: the message log (with the pip command), and in desktop QGIS a
+    message bar warning with an "Install dependencies…" button (special_qgis/
+    dependency_installer.py: pip into a folder of the QGIS profile)."""
     if not absent or set(absent) <= _reported:
         return
     _reported.update(absent)
     text = ("Some algorithms cannot run until this is fixed. "
             + dependencies.message(absent))
-    QgsMessageLog.logMessage(text, "SPECIAL hyperspectral", Qgis.Warning)
+    QgsMessageLog.logMessage(text, "SPECIAL hyperspectral", Qgis.MessageLevel.Warning)
     try:
         from qgis.utils import iface
     except ImportError:
         iface = None
     if iface is not None:
-        iface.messageBar().pushMessage("SPECIAL hyperspectral", text, Qgis.Warning, 0)
+        from ..dependency_installer import push_missing_message
+
+        push_missing_message(iface, absent)
