@@ -204,6 +204,7 @@ class InstallDialog(QDialog):
         self.python = python
         self.setWindowTitle("Install Python packages for SPECIAL hyperspectral")
         self.setMinimumWidth(620)
+        self.resize(720, 620)  # every package row in view, without scrolling
         layout = QVBoxLayout(self)
 
         self.intro = self._label(
@@ -227,9 +228,10 @@ class InstallDialog(QDialog):
 
         torch_mb = pip_install.DOWNLOAD_MB["torch"]
         self.cpu_only = QCheckBox(
-            f"CPU-only PyTorch (from download.pytorch.org): about {torch_mb['linux-cpu']:,} "
-            f"MB instead of about {torch_mb['linux']:,} MB with NVIDIA's CUDA libraries, "
-            f"but no GPU", self)
+            f"CPU-only PyTorch: about {torch_mb['linux-cpu']:,} MB instead of "
+            f"{torch_mb['linux']:,} MB, but no GPU", self)
+        self.cpu_only.setToolTip("From download.pytorch.org's CPU index, without NVIDIA's "
+                                 "CUDA libraries.")
         self.cpu_only.setVisible(sys.platform.startswith("linux") and any(
             pip_install.requirement_name(r) == "torch" for r in self.requirements))
         self.cpu_only.toggled.connect(self._estimate)
