@@ -11,7 +11,7 @@ USER_PROFILES ?= $(or $(wildcard $(HOME)/.local/share/QGIS/QGIS3 $(HOME)/.local/
 # Tests never download anything, and use a throw-away QGIS profile (set in tests/conftest.py).
 TEST_ENV := QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1
 
-.PHONY: install system venv profile test lint install-user package clean bench bench-quality \
+.PHONY: install system venv profile test test-core lint install-user package clean bench bench-quality \
 	bench-products demo screenshots
 
 install: system venv profile
@@ -58,6 +58,10 @@ profile:
 test:
 	$(TEST_ENV) $(PY) -m pytest
 	$(TEST_ENV) $(PY) -m pytest --gdal-exceptions=on
+
+# The engine's tests alone (tests/core), without QGIS: pytest-qgis is switched off.
+test-core:
+	$(TEST_ENV) $(PY) -m pytest -p no:pytest_qgis tests/core
 
 # The README's pictures, taken by the desktop test (desktop QGIS under Xvfb).
 screenshots:

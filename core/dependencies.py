@@ -21,8 +21,8 @@ RASTER = ("rasterio",)
 CLIP = ("rasterio", "torch", "torchvision", "open_clip")
 NETWORK = ("rasterio", "torch", "sklearn")
 
-# The pinned versions: requirements.txt beside core/ (repository) or inside the plugin
-# folder (the ZIP carries a copy).
+# The pinned versions: requirements.txt in the plugin folder, beside core/ (in the
+# repository special_qgis/requirements.txt links to the top-level file).
 _REQUIREMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                              "requirements.txt")
 

@@ -39,13 +39,11 @@ def build(dest_root: str) -> str:
         os.remove(dest)
     elif os.path.isdir(dest):
         shutil.rmtree(dest)
-    # symlinks=False copies what a link points at: special_qgis/metadata.txt is a link to
-    # ../metadata.txt in the repository and must be a real file in the plugin.
+    # symlinks=False copies what a link points at: in the repository special_qgis/ links
+    # core/, processing_provider/, metadata.txt and requirements.txt from the top level,
+    # and the plugin must hold real folders and files.
     shutil.copytree(os.path.join(REPO, NAME), dest, ignore=IGNORE, symlinks=False)
-    for sub in ("core", "processing_provider"):
-        shutil.copytree(os.path.join(REPO, sub), os.path.join(dest, sub), ignore=IGNORE,
-                        symlinks=False)
-    for extra in ("metadata.txt", "LICENSE", "README.md", "requirements.txt"):
+    for extra in ("LICENSE", "README.md"):
         if os.path.exists(os.path.join(REPO, extra)):
             shutil.copy2(os.path.join(REPO, extra), dest)
     return dest

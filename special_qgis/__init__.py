@@ -1,17 +1,11 @@
 """special_qgis: zero-shot hyperspectral classification (SPECIAL) as a QGIS plugin.
 
-One package, three source folders. In the plugin ZIP/installed copy, ``core/`` and
-``processing_provider/`` sit inside this folder. In the repository they are this
-folder's siblings, so the package's search path is extended to the repository root:
-either way they import as ``special_qgis.core`` and ``special_qgis.processing_provider``
-and no bare top-level ``core`` is ever put on ``sys.path``.
+``core/`` (the QGIS-free engine) and ``processing_provider/`` (the Processing layer) import
+as ``special_qgis.core`` and ``special_qgis.processing_provider``. In the plugin ZIP they
+are folders inside this one; in the repository they sit at the top level and this folder
+holds committed symbolic links to them (``core -> ../core``), so both layouts are the same
+package to Python, to type checkers and to IDEs, and no bare ``core`` is ever importable.
 """
-
-import os as _os
-
-_here = _os.path.dirname(_os.path.realpath(__file__))
-if not _os.path.isdir(_os.path.join(_here, "core")):
-    __path__.append(_os.path.dirname(_here))  # noqa: F821 (module __path__)
 
 
 def __getattr__(name):

@@ -15,7 +15,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QGIS_PROCESS = os.path.join(REPO, "scripts", "qgis_process")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def pytest_addoption(parser):
@@ -40,7 +39,15 @@ def pytest_configure(config):
             module.UseExceptions()
 
 
+_LAYERS = ("core", "processing", "integration")
+
+
 def pytest_collection_modifyitems(config, items):
+    # Each test's layer is its folder (tests/core, tests/processing, tests/integration);
+    # files still at the top of tests/ are processing tests.
+    for item in items:
+        folder = item.path.parent.name
+        item.add_marker(folder if folder in _LAYERS else "processing")
     if config.getoption("--gdal-exceptions") != "on":
         return
     kept, other = [], []

@@ -16,9 +16,10 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa
 from special_qgis.core import wavelengths
 from special_qgis.core.errors import UserInputError
 
+from conftest import REPO
 from rasters import TRANSFORM, write_envi, write_gtiff
 
-_BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+_BENCH = os.path.join(REPO, "bench")
 _spec = importlib.util.spec_from_file_location("reproduce", os.path.join(_BENCH,
                                                                          "reproduce.py"))
 reproduce = importlib.util.module_from_spec(_spec)
