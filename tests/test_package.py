@@ -66,9 +66,12 @@ def test_zip_layout(plugin_zip):
         assert item in files, item
     # Every source module of the repository is in it.
     for sub in ("core", "processing_provider"):
-        for name in os.listdir(os.path.join(REPO, sub)):
-            if name.endswith(".py"):
-                assert f"{sub}/{name}" in files, f"{sub}/{name}"
+        for here, dirs, names_here in os.walk(os.path.join(REPO, sub)):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in names_here:
+                if name.endswith((".py", ".html")):
+                    rel = os.path.relpath(os.path.join(here, name), REPO).replace(os.sep, "/")
+                    assert rel in files, rel
     for name in names:
         parts = name.rstrip("/").split("/")
         assert not NEVER.intersection(parts), name
