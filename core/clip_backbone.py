@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import urllib.parse
 import urllib.request
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
+if TYPE_CHECKING:
+    import torch
+
+from . import device as _device
+from .device import (  # noqa: F401 (re-exported: moved to core/device.py)
+    ENV_THREADS,
+    _hide_triton,
+    apply_threads,
+    describe_device,
+    resolve_device,
+)
 from .errors import UserInputError
 from .memory import release_freed_memory
 from .progress import Progress, as_progress
@@ -37,11 +47,11 @@ def default_cache_dir() -> str:
 class ClipBackbone:
     """An open_clip model ready for dense inference, with what the pipeline needs of it."""
 
-    model: object
-    tokenizer: object
+    model: Any  # an open_clip CLIP: its submodules are built at run time
+    tokenizer: Any
     model_name: str
     weights: str
-    device: object
+    device: torch.device
     mean: tuple
     std: tuple
     patch_size: int
@@ -51,73 +61,11 @@ class ClipBackbone:
 _loaded: OrderedDict[tuple, ClipBackbone] = OrderedDict()
 
 
-# CPU threads for PyTorch (the plugin's setting, or a user's shell); unset or 0 = PyTorch's
-# own default (all cores).
-ENV_THREADS = "SPECIAL_QGIS_THREADS"
-
-
-_default_threads: Optional[int] = None  # PyTorch's own count, before we changed it
-
-
-def apply_threads() -> None:
-    """Set PyTorch's CPU thread count from SPECIAL_QGIS_THREADS (unset or 0: PyTorch's own
-    default, restored if an earlier run changed it). Called on the thread that does the
-    work: OpenMP's thread count is a per-thread setting."""
-    global _default_threads
-    import torch
-
-    if _default_threads is None:
-        _default_threads = torch.get_num_threads()
-    text = os.environ.get(ENV_THREADS, "").strip()
-    try:
-        threads = int(text or 0)
-    except ValueError:
-        raise UserInputError(f"{ENV_THREADS}='{text}' is not a whole number of CPU threads.") \
-            from None
-    threads = threads if threads > 0 else _default_threads
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-
-
-def _hide_triton() -> None:
-    """Tell PyTorch that Triton is absent. torch.optim imports torch._dynamo, which imports
-    Triton when it is installed (the CUDA wheels pull it in), and Triton's own LLVM crashed
-    desktop QGIS, which has Mesa's libLLVM loaded, on its first training step (seen under
-    Xvfb). We never compile kernels, so nothing is lost."""
-    if "triton" not in sys.modules:
-        sys.modules["triton"] = None  # `import triton` now raises ImportError
-
-
-def resolve_device(device: str = "auto"):
-    """'auto' → CUDA if PyTorch sees a GPU, else CPU. 'cuda' without one is an error.
-    Every PyTorch stage starts here, so it also applies the CPU thread setting."""
-    _hide_triton()
-    import torch
-
-    apply_threads()
-    key = (device or "auto").strip().lower()
-    if key == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if key == "cpu":
-        return torch.device("cpu")
-    if key.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserInputError(
-                "DEVICE: 'cuda' was asked for, but PyTorch sees no CUDA GPU on this machine. "
-                "Use DEVICE=auto (GPU when there is one) or DEVICE=cpu."
-            )
-        return torch.device(key)
-    raise UserInputError(f"DEVICE: '{device}' is not one of auto, cpu, cuda.")
-
-
-def describe_device(device) -> str:
-    """'cpu, 2 threads' or 'cuda:0 (NVIDIA H100 80GB HBM3)', for the log."""
-    import torch
-
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    threads = torch.get_num_threads()
-    return f"cpu, {threads} thread{'s' if threads != 1 else ''}"
+def __getattr__(name: str):
+    # ``_default_threads`` lives in core/device.py; read it there (tests inspect it here).
+    if name == "_default_threads":
+        return _device._default_threads
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _register_configs() -> None:

@@ -19,6 +19,7 @@ from typing import Optional
 from . import classes as classes_mod
 from . import clip_backbone, noiserobust, pseudo_rgb, pseudolabel, raster_io
 from . import scene as scene_mod
+from .device import resolve_device
 from .errors import UserInputError
 from .progress import Progress, as_progress
 
@@ -99,12 +100,12 @@ def classify(input_path: str, classes: Sequence[Sequence[str]], output: str,
     scales = pseudolabel.parse_scales(scales)
     targets_nm = pseudo_rgb.parse_targets(targets)
     schedule = (schedule or noiserobust.Schedule()).validate()
-    rasters = {"OUTPUT": output, "OUTPUT_CONFIDENCE": output_confidence,
-               "OUTPUT_PSEUDO_LABELS": output_pseudo_labels, "OUTPUT_RGB": output_rgb}
-    rasters = {name: path for name, path in rasters.items() if path}
+    requested = {"OUTPUT": output, "OUTPUT_CONFIDENCE": output_confidence,
+                 "OUTPUT_PSEUDO_LABELS": output_pseudo_labels, "OUTPUT_RGB": output_rgb}
+    rasters = {name: path for name, path in requested.items() if path}
     _check_parameters(input_path, mask_path, rasters, output_model, wavelengths_override,
                       bad_bands, progress.sub(0.0, 0.01))
-    clip_backbone.resolve_device(device)  # DEVICE=cuda without CUDA: say so before stage I
+    resolve_device(device)  # DEVICE=cuda without CUDA: say so before stage I
     targets_text = ",".join(f"{t:g}" for t in targets_nm)
 
     finals = list(rasters.values()) + ([output_model] if output_model else [])

@@ -1,4 +1,4 @@
-"""Stage I of SPECIAL: CLIP pseudo-labels with resolution scaling (DESIGN.md §1.2–1.5).
+"""Stage I of SPECIAL: CLIP pseudo-labels with resolution scaling (docs/method.md §1.2–1.5).
 
 The scene is processed in tiles so memory is bounded by the tile size, not the scene.
 At every scale, sliding windows lie on one grid over the whole (zoomed) scene; a tile
@@ -22,6 +22,8 @@ from rasterio.windows import Window
 from . import classes as classes_mod
 from . import clip_backbone, pseudo_rgb, raster_io, wavelengths
 from . import scene as scene_mod
+from .class_map import CONFIDENCE_NODATA, ClassMapWriter
+from .device import describe_device
 from .errors import UserInputError
 from .memory import release_freed_memory
 from .progress import Progress, as_progress
@@ -33,7 +35,6 @@ DEFAULT_TILE = 768
 QUANTILES = (0.001, 0.999)
 GUIDED_EPS = 0.01
 _MAX_SAMPLES = 2_000_000
-CONFIDENCE_NODATA = float("nan")
 
 
 @dataclass
@@ -289,6 +290,7 @@ class DenseSegmenter:
                 probs = self._scale_probabilities(plan, core, shape, read_rgb, on_batch)
                 fused = probs if fused is None else fused.add_(probs)
                 release_freed_memory()
+            assert fused is not None  # plans() gives one plan per scale, at least one
             return fused.div_(len(self.options.scales))
 
     def _scale_probabilities(self, plan: _ScalePlan, core, shape, read_rgb, on_batch):
@@ -414,7 +416,7 @@ def run(input_path: str, classes: Sequence[Sequence[str]], output_labels: str,
             raise UserInputError(
                 f"INPUT is {shape[1]} × {shape[0]} pixels, smaller than one "
                 f"{backbone.patch_size} × {backbone.patch_size} patch of {model_name}.")
-        progress.update(0.05, f"stage I: on {clip_backbone.describe_device(backbone.device)}")
+        progress.update(0.05, f"stage I: on {describe_device(backbone.device)}")
         normalise = _Normaliser(reader, shape, progress.sub(0.05, 0.1))
         progress.update(0.1, "stage I: encoding the class names")
         segmenter = DenseSegmenter(backbone, classes,
@@ -434,38 +436,26 @@ def run(input_path: str, classes: Sequence[Sequence[str]], output_labels: str,
 
         names = classes_mod.class_names(classes)
         n_cls = len(classes)
-        label_profile = raster_io.geotiff_profile(src, 1, classes_mod.label_dtype(n_cls),
-                                                  classes_mod.NODATA_LABEL)
-        conf_profile = raster_io.geotiff_profile(src, 1, "float32", CONFIDENCE_NODATA)
         prob_profile = raster_io.geotiff_profile(src, n_cls, "float32", CONFIDENCE_NODATA)
         with raster_io.atomic_outputs(outputs) as temps:
             tmp = dict(zip(outputs, temps, strict=True))
-            dsts = [rasterio.open(tmp[output_labels], "w", **label_profile),
-                    rasterio.open(tmp[output_confidence], "w", **conf_profile)]
-            if output_probabilities:
-                dsts.append(rasterio.open(tmp[output_probabilities], "w", **prob_profile))
-            try:
-                dsts[1].set_band_description(1, "confidence (best minus second-best)")
+            class_map = ClassMapWriter(src, tmp[output_labels], tmp[output_confidence], n_cls)
+            with class_map, contextlib.ExitStack() as stack:
                 if output_probabilities:
+                    dst_p = stack.enter_context(
+                        rasterio.open(tmp[output_probabilities], "w", **prob_profile))
                     for i, name in enumerate(names, start=1):
-                        dsts[2].set_band_description(i, name)
+                        dst_p.set_band_description(i, name)
                 run_progress.check()
                 for core in raster_io.tiles(shape, tile):
                     probs = segmenter.tile_probabilities(core, shape, read_rgb, on_batch)
                     win = Window(core[2], core[0], core[3] - core[2], core[1] - core[0])
                     _, invalid = reader.read(win)
-                    labels = (probs.argmax(0) + 1).cpu().numpy().astype(label_profile["dtype"])
-                    conf = classes_mod.bvsb(probs).cpu().numpy().astype(np.float32)
-                    labels[invalid] = classes_mod.NODATA_LABEL
-                    conf[invalid] = CONFIDENCE_NODATA
-                    dsts[0].write(labels[None], window=win)
-                    dsts[1].write(conf[None], window=win)
+                    class_map.write(win, (probs.argmax(0) + 1).cpu().numpy(),
+                                    classes_mod.bvsb(probs).cpu().numpy(), invalid)
                     if output_probabilities:
                         probs = probs.cpu().numpy().astype(np.float32)
                         probs[:, invalid] = CONFIDENCE_NODATA
-                        dsts[2].write(probs, window=win)
-            finally:
-                for dst in dsts:
-                    dst.close()
-            classes_mod.write_class_metadata(tmp[output_labels], names)
+                        dst_p.write(probs, window=win)
+            class_map.write_legend(names)
     return StageIResult(output_labels, output_confidence, output_probabilities, names, total)
