@@ -5,18 +5,16 @@ import importlib
 from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsProcessingProvider
 
 from ..core import dependencies
-from .common import (
-    SpecialAlgorithm,
-    UnavailableAlgorithm,
-    icon,
+from ..core.spec import ALGORITHMS
+from .base import SpecialAlgorithm, UnavailableAlgorithm, icon
+from .settings import (
     register_settings,
     set_models_folder,
     unregister_settings,
 )
 
-# One module per algorithm, named as its id (special:<name>).
-ALGORITHM_MODULES = ("pseudorgb", "importproduct", "pseudolabel", "noiserobust", "applymodel",
-                     "classify", "accuracy")
+# One module per algorithm, named as its id (special:<name>), in core.spec's order.
+ALGORITHM_MODULES = tuple(ALGORITHMS)
 _reported = set()  # missing packages already told about in this QGIS session
 
 
