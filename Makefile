@@ -65,10 +65,11 @@ test-core:
 
 # The README's pictures, taken by the desktop test (desktop QGIS under Xvfb).
 screenshots:
-	SPECIAL_SCREENSHOTS=$(CURDIR)/docs/images $(TEST_ENV) $(PY) -m pytest tests/test_desktop.py
+	SPECIAL_SCREENSHOTS=$(CURDIR)/docs/images $(TEST_ENV) $(PY) -m pytest tests/integration/test_desktop.py
 
 lint:
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # Into your own QGIS profile (a copy, not a link). Start QGIS with scripts/qgis, or make
 # torch, open_clip_torch, rasterio and scikit-learn importable by your QGIS's Python.

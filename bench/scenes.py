@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Synthetic hyperspectral scenes with known truth, built from real spectra, and noisy
-CLIP-like pseudo-labels: the test bed for stage II (noise-robust learning, DESIGN.md §2).
+CLIP-like pseudo-labels: the test bed for stage II (noise-robust learning, docs/method.md §2).
 
-No benchmark cube and no CLIP weights can be had on these machines (DESIGN.md §6), so
+No benchmark cube and no CLIP weights can be had on these machines (docs/method.md §6), so
 stage II is measured on scenes whose every pixel is a mixture of *measured or modelled
 real spectra*, laid out like an agricultural landscape with a village and roads, with
 pseudo-labels whose errors look like CLIP's (confusions between similar classes, whole

@@ -1,14 +1,18 @@
 """Training-free dense open-vocabulary segmentation with an open_clip ViT (SegEarth-OV
-style, DESIGN.md §1.3): per-patch class logits for batches of image windows.
+style, docs/method.md §1.3): per-patch class logits for batches of image windows.
 
 Shapes: images (B, 3, H, W) already normalised with the model's mean/std; patch grids
 (gh, gw) = ceil(H / patch), ceil(W / patch); embeddings of width E.
+
+open_clip's submodules and parameters are attributes that torch's stubs type as
+``Tensor | Module``; the ``cast`` calls below only say which (no effect at run time).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -42,29 +46,32 @@ def self_self_attention(attn: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     both with ``in_proj_weight``); ``x``: (B, L, D) after the block's first LayerNorm.
     """
     b, n, d = x.shape
-    heads = attn.num_heads
-    q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    heads = cast(int, attn.num_heads)
+    q, k, v = F.linear(x, cast(torch.Tensor, attn.in_proj_weight),
+                       cast(torch.Tensor, attn.in_proj_bias)).chunk(3, dim=-1)
     q, k, v = (t.reshape(b, n, heads, d // heads).transpose(1, 2) for t in (q, k, v))
     # Each term is ordinary scaled dot-product attention with the query replaced: the fused
     # kernels apply the same 1/sqrt(head_dim) scaling the reference uses.
     out = (F.scaled_dot_product_attention(q, q, v) + F.scaled_dot_product_attention(k, k, v)
            + F.scaled_dot_product_attention(v, v, v))
-    return attn.out_proj(out.transpose(1, 2).reshape(b, n, d))
+    return cast(torch.nn.Module, attn.out_proj)(out.transpose(1, 2).reshape(b, n, d))
 
 
 def patch_and_cls_embeddings(visual: torch.nn.Module, images: torch.Tensor
                              ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-patch embeddings (B, gh, gw, E) from the modified last block, and the CLS
     embedding (B, E) of the unmodified model. Neither is normalised."""
-    x = visual.conv1(images.to(visual.conv1.weight.dtype))
+    conv1 = cast(torch.nn.Conv2d, visual.conv1)
+    x = conv1(images.to(conv1.weight.dtype))
     b, width, gh, gw = x.shape
     x = x.reshape(b, width, gh * gw).permute(0, 2, 1)
-    cls = visual.class_embedding.to(x.dtype).expand(b, 1, width)
+    cls = cast(torch.Tensor, visual.class_embedding).to(x.dtype).expand(b, 1, width)
     x = torch.cat([cls, x], dim=1)
-    x = x + interpolate_pos_embed(visual.positional_embedding, (gh, gw)).to(x.dtype)
-    x = visual.ln_pre(x)
+    x = x + interpolate_pos_embed(cast(torch.Tensor, visual.positional_embedding),
+                                  (gh, gw)).to(x.dtype)
+    x = cast(torch.nn.Module, visual.ln_pre)(x)
 
-    blocks = visual.transformer.resblocks
+    blocks = cast(torch.nn.ModuleList, cast(torch.nn.Module, visual.transformer).resblocks)
     batch_first = getattr(visual.transformer, "batch_first", True)
     if not batch_first:
         x = x.transpose(0, 1)
@@ -73,12 +80,13 @@ def patch_and_cls_embeddings(visual: torch.nn.Module, images: torch.Tensor
     if not batch_first:
         x = x.transpose(0, 1)
     last = blocks[-1]
-    normed = last.ln_1(x)
+    normed = cast(torch.nn.Module, last.ln_1)(x)
 
     # Dense path: the last block's attention alone, with no residual and no MLP.
-    dense = self_self_attention(last.attn, normed)
-    patches = visual.ln_post(dense[:, 1:]) @ visual.proj
-    cls_embed = visual.ln_post(_unmodified_cls(last, x, normed)) @ visual.proj
+    dense = self_self_attention(cast(torch.nn.Module, last.attn), normed)
+    patches = cast(torch.nn.Module, visual.ln_post)(dense[:, 1:]) @ visual.proj
+    cls_embed = (cast(torch.nn.Module, visual.ln_post)(_unmodified_cls(last, x, normed))
+                 @ visual.proj)
     return patches.reshape(b, gh, gw, -1), cls_embed
 
 
@@ -88,8 +96,9 @@ def _unmodified_cls(block: torch.nn.Module, x: torch.Tensor, normed: torch.Tenso
     which saves almost the whole block's cost with nn.MultiheadAttention."""
     if isinstance(block.attn, torch.nn.MultiheadAttention) and block.attn.batch_first:
         attn = block.attn(normed[:, :1], normed, normed, need_weights=False)[0]
-        cls = x[:, :1] + block.ls_1(attn)
-        cls = cls + block.ls_2(block.mlp(block.ln_2(cls)))
+        cls = x[:, :1] + cast(torch.nn.Module, block.ls_1)(attn)
+        cls = cls + cast(torch.nn.Module, block.ls_2)(
+            cast(torch.nn.Module, block.mlp)(cast(torch.nn.Module, block.ln_2)(cls)))
         return cls[:, 0]
     return block(x)[:, 0]
 

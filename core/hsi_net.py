@@ -1,6 +1,6 @@
 """The stage II network, its input standardisation, tiled prediction and the model file.
 
-A small fully convolutional spectral–spatial network in plain PyTorch (DESIGN.md §2):
+A small fully convolutional spectral–spatial network in plain PyTorch (docs/method.md §2.1):
 a 1×1 spectral embedding, one 3×3 block at full resolution, two at half resolution,
 bilinear upsampling, a skip from the embedding and a 1×1 head. Its spatial context is
 kept to about 14 pixels on purpose: CLIP's errors cover whole fields, and a wide
@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from . import raster_io
 from .errors import UserInputError
 from .version import software_version
+
+if TYPE_CHECKING:
+    from torch import nn
 
 DEFAULT_WIDTH = 64
 # Pixels of context on each side that can change a prediction (the receptive field's
@@ -39,7 +42,7 @@ def _torch():
 
 def build_network(bands: int, classes: int, width: int = DEFAULT_WIDTH, dropout: float = 0.1):
     """The spectral–spatial FCN: (N, bands, H, W) standardised → (N, classes, H, W) logits."""
-    torch = _torch()
+    import torch  # (what _torch() does; a module here, so mypy resolves torch.nn's types)
     nn = torch.nn
     functional = torch.nn.functional
 
@@ -78,13 +81,14 @@ def with_prior(network, weight: np.ndarray, bias: np.ndarray):
     """``network``'s logits plus a per-pixel linear term ``weight`` · x + ``bias``
     ((classes, bands) and (classes,)): the spectral prior of stage II, a 1×1 convolution
     that adds no spatial context, so tiled prediction still equals whole-scene."""
-    torch = _torch()
+    import torch  # (what _torch() does; a module here, so mypy resolves torch.nn's types)
 
     class NetworkWithPrior(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.network = network
             self.prior = torch.nn.Conv2d(weight.shape[1], weight.shape[0], 1)
+            assert self.prior.bias is not None  # Conv2d's default bias=True
             with torch.no_grad():
                 self.prior.weight.copy_(torch.from_numpy(
                     np.asarray(weight, np.float32))[:, :, None, None])
@@ -188,7 +192,7 @@ def _array_or_none(tensor) -> Optional[np.ndarray]:
 class StageIIModel:
     """A trained network with everything needed to apply it to another scene."""
 
-    network: object
+    network: nn.Module
     stats: BandStats
     class_names: list[str]
     colours: list[tuple[int, int, int]]

@@ -50,6 +50,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Optional
@@ -69,7 +70,7 @@ CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 # the whole set 3.1 GB to download, 6.1 GB on disk. CPU-only torch, Windows and macOS from
 # the sizes of their torch wheels. An estimate: it changes with the platform, the versions
 # and what QGIS's Python already has.
-DOWNLOAD_MB = {
+DOWNLOAD_MB: dict[str, int | dict[str, int]] = {
     # Linux: PyPI's torch brings NVIDIA's CUDA libraries; the CPU-only build from
     # download.pytorch.org does not. Windows' and macOS' PyPI torch is CPU-only.
     "torch": {"linux": 3020, "linux-cpu": 200, "win32": 250, "darwin": 90},
@@ -93,7 +94,8 @@ class InstallError(RuntimeError):
 # --------------------------------------------------------------------------- where
 
 
-def private_folder(settings_dir: str, version: Sequence[int] = sys.version_info) -> str:
+def private_folder(settings_dir: str,
+                   version: Sequence[int | str] = sys.version_info) -> str:
     """The plugin's private packages folder in the QGIS profile whose folder is
     ``settings_dir`` (``QgsApplication.qgisSettingsDirPath()``)."""
     return os.path.join(os.path.normpath(settings_dir), "python", FOLDER_NAME,
@@ -127,7 +129,7 @@ def activate(folder: str, path: Optional[list] = None) -> bool:
 
 
 def python_candidates(executable: str, prefix: str, base_prefix: str, platform: str,
-                      version: Sequence[int], exists: Callable[[str], bool],
+                      version: Sequence[int | str], exists: Callable[[str], bool],
                       path: str = "") -> list[str]:
     """Where the Python interpreter of a QGIS installation can lie, best first; only those
     ``exists`` confirms. Pure: the arguments are ``sys.executable``, ``sys.prefix``,
@@ -151,6 +153,7 @@ def python_candidates(executable: str, prefix: str, base_prefix: str, platform: 
         if candidate and candidate not in found and exists(candidate):
             found.append(candidate)
 
+    p: types.ModuleType
     if platform.startswith("win"):
         p = ntpath
         base = p.basename(executable).lower()
@@ -316,7 +319,7 @@ def estimate_mb(requirements: Iterable[str], platform: str = sys.platform,
     """(requirement, approximate download in MB) per requirement: see DOWNLOAD_MB."""
     key = "win32" if platform.startswith("win") else (
         "darwin" if platform == "darwin" else ("linux-cpu" if cpu_only else "linux"))
-    out = []
+    out: list[tuple[str, int]] = []
     for req in requirements:
         size = DOWNLOAD_MB.get(requirement_name(req), 5)
         out.append((req, size[key] if isinstance(size, dict) else size))
@@ -375,7 +378,7 @@ class PipOutput:
         self.total_mb = max(float(total_mb), 1.0)
         self.done_mb = 0.0
         self._pending_mb = 0.0
-        self.lines = collections.deque(maxlen=60)
+        self.lines: collections.deque[str] = collections.deque(maxlen=60)
         self.fraction = 0.0
         self.text = "Starting pip"
         self.collected: list[str] = []
@@ -454,7 +457,7 @@ class InstallResult:
 
 def _dist_infos(folder: str) -> dict:
     """project name → (version, dist-info folder) for what pip put into ``folder``."""
-    out = {}
+    out: dict[str, tuple[str, str]] = {}
     if not os.path.isdir(folder):
         return out
     for entry in os.listdir(folder):
@@ -584,6 +587,7 @@ def run_pip(cmd: Sequence[str], output: PipOutput, progress: Optional[Progress] 
     lines: queue.Queue = queue.Queue()
 
     def read() -> None:
+        assert proc.stdout is not None  # stdout=PIPE
         for line in proc.stdout:
             lines.put(line)
         lines.put(None)
@@ -626,7 +630,7 @@ def environment_versions(folder: Optional[str] = None,
     skip = os.path.normpath(folder) if folder else None
     path = [p for p in (sys.path if path is None else path)
             if isinstance(p, str) and os.path.normpath(p) != skip]
-    out = {}
+    out: dict[str, str] = {}
     for dist in metadata.distributions(path=path):
         try:
             name, version = dist.metadata["Name"], dist.version
@@ -797,7 +801,7 @@ def top_level_modules(folder: str) -> dict:
     """import name → project name for what ``folder`` provides."""
     out = {}
     for name, (_, dist_info) in _dist_infos(folder).items():
-        tops = set()
+        tops: set[str] = set()
         top_level = os.path.join(dist_info, "top_level.txt")
         record = os.path.join(dist_info, "RECORD")
         if os.path.isfile(top_level):

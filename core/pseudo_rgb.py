@@ -1,5 +1,5 @@
 """Pseudo-RGB synthesis: a 3-band image interpolated from a hyperspectral cube at
-chosen wavelengths (DESIGN.md §1.1), over the good bands sorted by wavelength."""
+chosen wavelengths (docs/method.md §1.1), over the good bands sorted by wavelength."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def parse_targets(text: Optional[str], param: str = "TARGET_WAVELENGTHS") -> np.
     return values
 
 
-def interpolation_weights(band_nm: np.ndarray, targets_nm: Sequence[float]) -> np.ndarray:
+def interpolation_weights(band_nm: np.ndarray,
+                          targets_nm: np.ndarray | Sequence[float]) -> np.ndarray:
     """(targets, bands) weights: each target as a linear interpolation between the two
     nearest band centres by wavelength (bands in any order; bands sharing a centre are
     averaged); a target outside the range takes the edge band(s)."""
@@ -56,8 +57,8 @@ def interpolation_weights(band_nm: np.ndarray, targets_nm: Sequence[float]) -> n
     return weights
 
 
-def synthesize(cube: np.ndarray, band_nm: Sequence[float],
-               targets_nm: Sequence[float] = DEFAULT_TARGETS) -> np.ndarray:
+def synthesize(cube: np.ndarray, band_nm: np.ndarray | Sequence[float],
+               targets_nm: np.ndarray | Sequence[float] = DEFAULT_TARGETS) -> np.ndarray:
     """Interpolate ``cube`` (bands, rows, cols) at ``targets_nm``.
 
     Returns (len(targets), rows, cols) float32. Wavelengths in nm, in any order.
@@ -117,7 +118,7 @@ def rgb_weights(scene) -> np.ndarray:
     return np.eye(3)
 
 
-def scene_weights(scene, targets_nm: Sequence[float]) -> np.ndarray:
+def scene_weights(scene, targets_nm: np.ndarray | Sequence[float]) -> np.ndarray:
     """Pseudo-RGB weights over the good bands of a hyperspectral ``scene``."""
     if scene.count < 2:
         raise UserInputError(

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
@@ -72,7 +72,8 @@ def parse_bad_bands(text: Optional[str], count: int, wavelengths_nm: Optional[np
 
 def _ranges(indices: Sequence[int]) -> str:
     """[0, 1, 2, 5] → '1-3, 6' (1-based)."""
-    parts, run = [], []
+    parts: list[str] = []
+    run: list[int] = []
     for i in sorted(indices):
         if run and i == run[-1] + 1:
             run.append(i)
@@ -85,13 +86,31 @@ def _ranges(indices: Sequence[int]) -> str:
     return ", ".join(parts)
 
 
+class BandSource(Protocol):
+    """What a :class:`Scene` reads through (``products.open_source``: ``GdalSource``,
+    ``PrismaSource``, ``EmitSource``)."""
+
+    product: str
+    count: int
+    height: int
+    width: int
+    crs: Any
+    transform: Any
+
+    def read(self, bands: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
 @dataclass
 class Scene:
     """An opened INPUT. ``good``: 0-based indices of the good bands in file order;
     ``bad``: {band: reason}; ``wavelengths``: nm per band (all bands) or None."""
 
     path: str
-    source: object
+    source: BandSource
     wavelengths: Optional[np.ndarray]
     fwhm: Optional[np.ndarray]
     bad: dict = field(default_factory=dict)
@@ -144,7 +163,8 @@ class Scene:
         (float32 plus the raw block)."""
         return 8 * (len(self.good) if bands is None else bands) + 8
 
-    def read(self, y0: int, y1: int, x0: int, x1: int, bands: Optional[Sequence[int]] = None
+    def read(self, y0: int, y1: int, x0: int, x1: int,
+             bands: np.ndarray | Sequence[int] | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
         """(bands, rows, cols) float32 in physical units (NaN where nodata) and the
         (rows, cols) mask of invalid pixels, True where any *good* band is nodata.

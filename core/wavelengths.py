@@ -29,8 +29,8 @@ HOW_TO_GIVE = (
 )
 
 
-def to_nm(values: Sequence[float], units: Optional[str] = None, *, source: str = "wavelengths"
-          ) -> np.ndarray:
+def to_nm(values: np.ndarray | Sequence[float], units: Optional[str] = None, *,
+          source: str = "wavelengths") -> np.ndarray:
     """Convert wavelengths to nm.
 
     ``units`` may be nm or µm in their usual spellings; with no or unknown units a bare
@@ -125,12 +125,15 @@ def read_open(src, path: str) -> Optional[np.ndarray]:
     values = [_band_value(t, "wavelength") for t in per_band]
     if all(v is not None for v in values):
         units = _band_value(per_band[0], "wavelength_units", "wavelength units")
-        return to_nm([_to_float(v, source) for v in values], units, source=source)
+        # (all present: the filter only narrows the type)
+        return to_nm([_to_float(v, source) for v in values if v is not None], units,
+                     source=source)
 
     imagery = [src.tags(b, ns="IMAGERY") for b in range(1, count + 1)]
     values = [_band_value(t, "CENTRAL_WAVELENGTH_UM") for t in imagery]
     if all(v is not None for v in values):
-        return to_nm([_to_float(v, source) for v in values], "um", source=source)
+        return to_nm([_to_float(v, source) for v in values if v is not None], "um",
+                     source=source)
 
     envi = src.tags(ns="ENVI")
     text = _band_value(envi, "wavelength")

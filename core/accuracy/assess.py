@@ -66,6 +66,7 @@ def run(input_path: str, reference_path: str, output_html: Optional[str] = None,
         grid = Grid(src.crs, src.transform, src.width, src.height, tuple(src.bounds))
         if reference_kind is None:
             reference_kind = "vector" if is_vector(ref_file) else "raster"
+        reference: VectorReference | RasterReference
         if reference_kind == "vector":
             reference = VectorReference(reference_path, class_field, grid, warnings,
                                          progress.sub(0.0, 0.1))

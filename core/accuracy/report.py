@@ -173,5 +173,5 @@ def _svg_bars(classes: Sequence[ClassAccuracy]) -> _Html:
             parts.append(_fill(_SVG_BAR, x=label_w, y=top, width=f"{width:.1f}", colour=colour,
                                name=c.name, value=percent(value),
                                text_x=f"{label_w + width + 4:.1f}", text_y=top + 11))
-    parts.append(_SVG_CLOSE)
+    parts.append(_Html(_SVG_CLOSE))
     return _Html("".join(parts))

@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 import rasterio
 from products import (
+    assert_grid,
+    expected_rgb,
+    snapshot,
     write_aviris,
     write_desis_l2a,
     write_emit_l2a,
@@ -27,7 +30,6 @@ from special_qgis.core.errors import UserInputError
 
 from rasters import make_cube, write_envi, write_gtiff
 
-TARGETS = (655.0, 553.0, 451.0)
 WRITERS = {
     "enmap-detector": lambda d: write_enmap_l2a(d, order="detector"),
     "enmap-wavelength": lambda d: write_enmap_l2a(d, order="wavelength"),
@@ -40,38 +42,6 @@ WRITERS = {
     "aviris-ng": lambda d: write_aviris(d, flavour="ng"),
     "aviris-3": lambda d: write_aviris(d, flavour="3"),
 }
-
-
-def expected_rgb(cube: np.ndarray, nm: np.ndarray, good: np.ndarray, targets=TARGETS):
-    """Per pixel: the good bands sorted by wavelength, equal wavelengths averaged, then
-    np.interp (linear, edge value outside); NaN where any good band is NaN."""
-    cube, nm = cube[good].astype(np.float64), nm[good]
-    centres = np.unique(nm)
-    merged = np.stack([cube[nm == c].mean(axis=0) for c in centres])
-    flat = merged.reshape(len(centres), -1)
-    out = np.empty((len(targets), flat.shape[1]))
-    for i in range(flat.shape[1]):
-        out[:, i] = np.interp(targets, centres, flat[:, i])
-    out = out.reshape((len(targets),) + cube.shape[1:])
-    out[:, np.isnan(cube).any(axis=0)] = np.nan
-    return out
-
-
-def snapshot(folder) -> dict:
-    """Every file under ``folder`` with its size and modification time."""
-    out = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            stat = os.stat(os.path.join(root, name))
-            out[os.path.join(root, name)] = (stat.st_size, stat.st_mtime_ns)
-    return out
-
-
-def assert_grid(path, product):
-    with rasterio.open(path) as out:
-        assert out.crs == product.crs
-        assert out.transform.almost_equals(product.transform, precision=1e-9)
-        assert (out.height, out.width) == tuple(product.shape)
 
 
 @pytest.fixture(params=list(WRITERS))

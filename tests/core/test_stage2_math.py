@@ -9,6 +9,8 @@ from sklearn.decomposition import PCA
 from special_qgis.core import noiserobust as nr
 from special_qgis.core.hsi_net import HALO, BandStats, StageIIModel, build_network, predict_tiles
 
+from conftest import REPO
+
 
 def test_random_set_is_drawn_in_proportion_to_confidence():
     labels = np.array([1, 1, 1, 2, 2, 2, 2])
@@ -189,7 +191,7 @@ def test_model_file_round_trip(tmp_path):
     import re
     from pathlib import Path
 
-    metadata = (Path(__file__).parents[1] / "metadata.txt").read_text()
+    metadata = (Path(REPO) / "metadata.txt").read_text()
     assert back.info["special_qgis_version"] == re.search(r"^version=(\S+)", metadata,
                                                           re.M).group(1)
     np.testing.assert_array_equal(back.stats.mean, stats.mean)

@@ -7,7 +7,7 @@ import numpy as np
 import rasterio
 
 from special_qgis.core import classes
-from special_qgis.processing_provider.common import MODELS_FOLDER
+from special_qgis.processing_provider.settings import MODELS_FOLDER
 
 from rasters import CRS_UTM, TRANSFORM, write_gtiff, write_labelled_scene
 

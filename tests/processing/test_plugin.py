@@ -64,7 +64,7 @@ def test_help_names_every_parameter(provider):
 
 
 def test_pseudolabel_interface(provider):
-    """The contract scripts depend on (DESIGN.md §4)."""
+    """The contract scripts depend on (docs/method.md §4)."""
     alg = QgsApplication.processingRegistry().algorithmById("special:pseudolabel")
     names = [p.name() for p in alg.parameterDefinitions()]
     for name in ("INPUT", "CLASSES", "CLASSES_FILE", "MODEL", "PRETRAINED", "SCALES", "WINDOW",
@@ -82,10 +82,10 @@ def test_cache_folder_setting(provider, monkeypatch, tmp_path):
     """The weights cache folder is a Processing option of the provider."""
     from processing.core.ProcessingConfig import ProcessingConfig
 
-    from special_qgis.processing_provider import common
+    from special_qgis.processing_provider import settings
 
-    ProcessingConfig.setSettingValue(common.CACHE_SETTING, str(tmp_path))
-    assert common.clip_cache_dir() == str(tmp_path)
+    ProcessingConfig.setSettingValue(settings.CACHE_SETTING, str(tmp_path))
+    assert settings.clip_cache_dir() == str(tmp_path)
 
 
 def test_every_algorithm_has_help_citing_the_method_and_an_icon(provider):

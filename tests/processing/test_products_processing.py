@@ -10,8 +10,14 @@ import os
 import numpy as np
 import pytest
 import rasterio
-from products import write_emit_l2a, write_enmap_l2a, write_prisma_l2d
-from test_products import assert_grid, expected_rgb, snapshot
+from products import (
+    assert_grid,
+    expected_rgb,
+    snapshot,
+    write_emit_l2a,
+    write_enmap_l2a,
+    write_prisma_l2d,
+)
 
 
 class Log:

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from special_qgis.processing_provider import common
+from special_qgis.processing_provider import settings as plugin_settings
 
 from conftest import REPO, qgis_settings_file
 from rasters import write_gtiff
@@ -24,21 +24,21 @@ def settings(provider):
     from processing.core.ProcessingConfig import ProcessingConfig
 
     yield ProcessingConfig
-    ProcessingConfig.setSettingValue(common.DEVICE_SETTING, 0)
-    ProcessingConfig.setSettingValue(common.THREADS_SETTING, 0)
+    ProcessingConfig.setSettingValue(plugin_settings.DEVICE_SETTING, 0)
+    ProcessingConfig.setSettingValue(plugin_settings.THREADS_SETTING, 0)
 
 
 def test_settings_are_registered_with_defaults(settings):
-    assert settings.getSetting(common.DEVICE_SETTING, readable=True) == "auto"
-    assert int(settings.getSetting(common.THREADS_SETTING)) == 0  # QSettings may give "0"
-    assert settings.getSetting(common.CACHE_SETTING)
+    assert settings.getSetting(plugin_settings.DEVICE_SETTING, readable=True) == "auto"
+    assert int(settings.getSetting(plugin_settings.THREADS_SETTING)) == 0  # QSettings may give "0"
+    assert settings.getSetting(plugin_settings.CACHE_SETTING)
 
 
 def test_default_device_is_the_device_parameters_default(settings):
     from qgis.core import QgsApplication
 
     registry = QgsApplication.processingRegistry()
-    settings.setSettingValue(common.DEVICE_SETTING, common.DEVICES.index("cpu"))
+    settings.setSettingValue(plugin_settings.DEVICE_SETTING, plugin_settings.DEVICES.index("cpu"))
     for alg_id in DEVICE_ALGORITHMS:
         alg = registry.createAlgorithmById(alg_id)
         assert alg.parameterDefinition("DEVICE").defaultValue() == "cpu", alg_id
@@ -56,7 +56,7 @@ def test_threads_setting_is_applied_and_logged(settings, tmp_path, tiny_clip):
         def setProgressText(self, text):  # noqa: N802
             texts.append(text)
 
-    settings.setSettingValue(common.THREADS_SETTING, 1)
+    settings.setSettingValue(plugin_settings.THREADS_SETTING, 1)
     src = write_gtiff(str(tmp_path / "rgb.tif"), np.random.default_rng(0).random(
         (3, 32, 32)).astype("float32"))
     try:
@@ -93,9 +93,9 @@ def test_threads_setting_back_to_zero_restores_pytorchs_default(settings, tmp_pa
         return torch.get_num_threads()
 
     try:
-        settings.setSettingValue(common.THREADS_SETTING, default + 1)
+        settings.setSettingValue(plugin_settings.THREADS_SETTING, default + 1)
         assert run("a") == default + 1
-        settings.setSettingValue(common.THREADS_SETTING, 0)
+        settings.setSettingValue(plugin_settings.THREADS_SETTING, 0)
         assert run("b") == default
         assert "SPECIAL_QGIS_THREADS" not in os.environ
     finally:
@@ -105,7 +105,7 @@ def test_threads_setting_back_to_zero_restores_pytorchs_default(settings, tmp_pa
 
 def test_bad_threads_value_is_refused(settings):
     with pytest.raises(ValueError, match="whole number"):
-        common._non_negative("-2")
+        plugin_settings._non_negative("-2")
 
 
 def test_qgis_process_reads_the_settings_of_its_profile(tmp_path, tiny_clip):
@@ -120,7 +120,7 @@ def test_qgis_process_reads_the_settings_of_its_profile(tmp_path, tiny_clip):
     config.read(ini)
     config.add_section("Processing")
     config.set("Processing", "Configuration\\SPECIAL_DEFAULT_DEVICE",
-               str(common.DEVICES.index("cpu")))
+               str(plugin_settings.DEVICES.index("cpu")))
     config.set("Processing", "Configuration\\SPECIAL_CPU_THREADS", "1")
     with open(ini, "w") as fh:
         config.write(fh, space_around_delimiters=False)
