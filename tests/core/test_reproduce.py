@@ -1,11 +1,14 @@
-"""bench/reproduce.py, the paper-reproduction harness: mechanics only, on tiny generated
-scenes with a random-weight CLIP (its numbers mean nothing; they are only checked to be
-what the written maps give)."""
+"""bench/reproduce.py, the paper-reproduction harness (its code in bench/reproduction/):
+mechanics only, on tiny generated scenes with a random-weight CLIP (its numbers mean nothing;
+they are only checked to be what the written maps give), and its options built from the
+parameter spec."""
 
+import dataclasses
 import importlib.util
 import json
 import os
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -13,8 +16,10 @@ import rasterio
 import scipy.io
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score
 
-from special_qgis.core import wavelengths
+from special_qgis.core import noiserobust, wavelengths
 from special_qgis.core.errors import UserInputError
+from special_qgis.core.spec import spec
+from special_qgis.core.spec.shared import SCHEDULE_FIELDS
 
 from conftest import REPO
 from rasters import TRANSFORM, write_envi, write_gtiff
@@ -136,7 +141,7 @@ def test_geotiff_scene_scale_one_and_classes_file(tmp_path, tiny_clip, capsys):
 def test_temporary_workdir_is_removed(tmp_path, tiny_clip, capsys, monkeypatch):
     cube, truth = make_scene(2)
     scipy.io.savemat(tmp_path / "both.mat", {"cube": cube, "gt": truth})
-    monkeypatch.setattr(reproduce.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     status = reproduce.main(tiny_args(
         tiny_clip, "--cube", str(tmp_path / "both.mat"), "--truth", str(tmp_path / "both.mat"),
         "--classes", CLASSES, "--wavelengths", ",".join(str(400 + 50 * i) for i in range(BANDS)),
@@ -156,7 +161,7 @@ def test_stage_ii_refusal_still_prints_stage_i(tmp_path, tiny_clip, capsys, monk
     def refuse(*args, **kwargs):
         raise UserInputError("LABELS: only one class ('water') has labelled pixels")
 
-    monkeypatch.setattr(reproduce.noiserobust, "run", refuse)
+    monkeypatch.setattr(noiserobust, "run", refuse)
     out_json = tmp_path / "t.json"
     status = reproduce.main(tiny_args(
         tiny_clip, "--cube", str(tmp_path / "scene.hdr"), "--truth", str(tmp_path / "gt.mat"),
@@ -282,3 +287,86 @@ def test_help_explains_every_option(capsys):
                    "--device", "--workdir",
                    "--json", "rosis-pavia-centre", "aviris-indian-pines", "v7.3", "exit status"):
         assert option in text, option
+
+
+def _options():
+    """Every spec-derived option: (its dest, the spec's Param), and the parser."""
+    from reproduction import options
+
+    parser = reproduce.build_parser()
+    return [(options.dest(p.name), p) for _, p in options.spec_options()], parser, options
+
+
+def test_pipeline_options_come_from_the_spec():
+    pairs, parser, options = _options()
+    names = [p.name for _, p in pairs]
+    assert set(SCHEDULE_FIELDS) <= set(names)
+    assert {"MODEL", "PRETRAINED", "SCALES", "WINDOW", "STRIDE", "DEVICE"} <= set(names)
+    by_option = {a.option_strings[0]: a for a in parser._actions if a.option_strings}
+    for dest, param in pairs:
+        action = by_option[options.option(param.name)]
+        assert action.dest == dest
+        assert parser.get_default(dest) == param.default, param.name
+        assert tuple(action.choices or ()) == param.options, param.name
+        assert param.label in action.help
+    assert by_option["--samples-per-class"].dest == "samples_per_class"
+    # Stage II's options default to Schedule's own defaults, read from the dataclass.
+    engine = {f.name: f.default for f in dataclasses.fields(noiserobust.Schedule)}
+    for field in SCHEDULE_FIELDS.values():
+        assert parser.get_default(field) == engine[field], field
+    # No option given: the schedule run is Schedule's default one.
+    args = parser.parse_args(["--cube", "c", "--truth", "t", "--classes", "a; b"])
+    assert options.make_schedule(args) == noiserobust.Schedule()
+    assert args.target_wavelengths == spec("pseudolabel").param("TARGET_WAVELENGTHS").default
+
+
+def test_a_changed_schedule_default_changes_the_option(monkeypatch):
+    """The options follow the engine: a Schedule with other defaults gives other defaults
+    (the spec reads them when it is built; its cache is cleared around the change)."""
+    changed = dataclasses.make_dataclass(
+        "Schedule", [("epochs", int, dataclasses.field(default=7)),
+                     ("seed", int, dataclasses.field(default=41))],
+        bases=(noiserobust.Schedule,))
+    spec.cache_clear()
+    try:
+        monkeypatch.setattr(noiserobust, "Schedule", changed)
+        parser = reproduce.build_parser()
+        assert parser.get_default("epochs") == 7
+        assert parser.get_default("seed") == 41
+        assert "(default 7)" in parser.format_help()
+    finally:
+        monkeypatch.undo()
+        spec.cache_clear()
+    assert reproduce.build_parser().get_default("epochs") == noiserobust.Schedule().epochs
+
+
+def test_warmup_follows_epochs_unless_given():
+    _, parser, options = _options()
+    default = noiserobust.Schedule()
+    base = ["--cube", "c", "--truth", "t", "--classes", "a; b"]
+
+    def schedule(*extra):
+        return options.make_schedule(parser.parse_args([*base, *extra]))
+
+    assert schedule("--epochs", "2").warmup_epochs == 2 * default.warmup_epochs // default.epochs
+    assert schedule("--epochs", "30", "--warmup-epochs", str(default.warmup_epochs)) \
+        .warmup_epochs == default.warmup_epochs
+    assert schedule("--warmup-epochs", "3").epochs == default.epochs
+    assert schedule("--targets", "650,550,450").spectral_prior == default.spectral_prior
+    assert parser.parse_args([*base, "--targets", "650,550,450"]).target_wavelengths \
+        == "650,550,450"
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--device", "tpu"])
+
+
+def test_progress_bar_is_tqdm(capsys):
+    from reproduction import cli
+
+    with cli.stage_progress("[1/3] stage I, scale 1") as progress:
+        progress.update(0.5, "window 1 of 2")
+        progress.update(1.0, "window 2 of 2")
+    err = capsys.readouterr().err
+    assert "[1/3] stage I, scale 1" in err and "100%" in err and "window 2 of 2" in err
+    with cli.stage_progress("quiet", enabled=False) as progress:
+        progress.update(0.5, "nothing")
+    assert capsys.readouterr().err == ""
