@@ -37,13 +37,12 @@ class Schedule:
     confident_fraction: float = 0.2  # the confident set is subsampled to 1/5
     noise_sigma: float = 0.1  # augmentation noise on standardised input
     # The soft-target teacher: Gaussians with one pooled covariance on 30 principal
-    # components. The paper's per-class covariances on 5 components misclassified whole
-    # fields and the network followed them (README, "Stage II quality").
+    # components (:class:`~.teacher.GaussianSoftTargets`). The paper's per-class
+    # covariances on 5 components misclassified whole fields and the network followed them
+    # (README, "Stage II quality").
     pca_components: int = 30
-    tied_covariance: bool = True
-    # The kept network is the mean of the weights over every robust-phase iteration: the
-    # last iterate swings by several points from epoch to epoch.
-    average_weights: bool = True
+    # (The kept network is always the mean of the weights over every robust-phase
+    # iteration: the last iterate swings by several points from epoch to epoch.)
     # The final map adds a spectral prior to the network's logits: linear discriminants
     # (pooled Gaussians on the PCA scores) fitted on the random set's pool, scaled so that
     # their median margin is this multiple of the network's. The network alone decides
@@ -57,8 +56,9 @@ class Schedule:
     width: int = DEFAULT_WIDTH
     cache_bytes: int = 768 * 1024 * 1024
     predict_tile: int = DEFAULT_PREDICT_TILE
-    # Baseline for benchmarks only: ordinary cross-entropy on every pseudo-labelled pixel.
-    plain_cross_entropy: bool = False
+    # Research switches (benchmark baselines) are not fields of this class: the benchmark
+    # adds them in a subclass (bench/bench_stage2_quality.py, ExperimentSchedule) and the
+    # trainer reads them through :func:`research_switch`.
 
     def validate(self) -> Schedule:
         if self.epochs < 1:
@@ -86,6 +86,13 @@ class Schedule:
             raise UserInputError(
                 f"The spectral prior's weight must be 0 or more (it is {self.spectral_prior:g}).")
         return self
+
+
+def research_switch(schedule: Schedule, name: str, default: bool = False) -> bool:
+    """A research switch of a benchmark's :class:`Schedule` subclass, or ``default`` (the
+    product's behaviour) for the product's own Schedule, which has none. Research only:
+    no Processing parameter or model file sees these switches."""
+    return bool(getattr(schedule, name, default))
 
 
 # ------------------------------------------------------------------- the schedule's pieces

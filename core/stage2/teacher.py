@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -13,13 +12,13 @@ _ABSENT_CLASS_GAP = 1e4  # a class without labelled pixels never wins through th
 
 class GaussianSoftTargets:
     """Per-class Gaussian models on PCA-reduced spectra (the features); soft targets are
-    their likelihoods normalised across classes (equal priors). ``tied``: every class has
-    the pooled within-class covariance (linear discriminant analysis with equal priors),
-    which needs far fewer pixels per class than a covariance of its own."""
+    their likelihoods normalised across classes (equal priors). Every class has the pooled
+    within-class covariance (linear discriminant analysis with equal priors), which needs
+    far fewer pixels per class than a covariance of its own (the paper's per-class
+    covariances misclassified whole fields: README, "Stage II quality")."""
 
-    def __init__(self, n_classes: int, tied: bool = False) -> None:
+    def __init__(self, n_classes: int) -> None:
         self.n_classes = n_classes
-        self.tied = tied
         self.means: dict[int, np.ndarray] = {}
         self.precisions: dict[int, np.ndarray] = {}
         self.log_norms: dict[int, float] = {}
@@ -27,19 +26,16 @@ class GaussianSoftTargets:
     def fit(self, features: np.ndarray, classes: np.ndarray) -> GaussianSoftTargets:
         """``features``: (n, components) PCA scores; ``classes``: (n,) in 0..C-1."""
         dim = features.shape[1]
-        pooled: Any = None
-        if self.tied:
-            present = [c for c in range(self.n_classes) if np.count_nonzero(classes == c) > 1]
-            resid = np.concatenate([x - x.mean(0)
-                                    for x in (features[classes == c] for c in present)])
-            pooled = resid.T @ resid / max(1, len(resid) - len(present))
+        present = [c for c in range(self.n_classes) if np.count_nonzero(classes == c) > 1]
+        resid = np.concatenate([x - x.mean(0)
+                                for x in (features[classes == c] for c in present)])
+        pooled = resid.T @ resid / max(1, len(resid) - len(present))
         for c in range(self.n_classes):
             x = features[classes == c]
-            if len(x) < (2 if self.tied else dim + 1):
+            if len(x) < 2:
                 continue
             mean = x.mean(0)
-            cov = (pooled.copy() if self.tied
-                   else np.cov(x, rowvar=False).reshape(dim, dim))
+            cov = pooled.copy()
             cov += np.eye(dim) * (1e-3 * np.trace(cov) / dim + 1e-9)
             sign, logdet = np.linalg.slogdet(cov)
             self.means[c] = mean
@@ -61,12 +57,10 @@ class GaussianSoftTargets:
         return out
 
     def linear_logits(self) -> tuple[np.ndarray, np.ndarray]:
-        """For tied models, (C, components) weights and (C,) biases whose affine scores
-        differ from :meth:`log_likelihood` by a per-pixel constant (the shared quadratic
-        term), so they give the same soft targets. Classes without a model get weight 0
-        and a bias far below any other score."""
-        if not self.tied:
-            raise ValueError("only Gaussians with a pooled covariance are linear")
+        """(C, components) weights and (C,) biases whose affine scores differ from
+        :meth:`log_likelihood` by a per-pixel constant (the shared quadratic term), so they
+        give the same soft targets. Classes without a model get weight 0 and a bias far
+        below any other score."""
         dim = next(iter(self.means.values())).shape[0]
         weights = np.zeros((self.n_classes, dim))
         biases = np.zeros(self.n_classes)

@@ -14,11 +14,24 @@ from ..errors import UserInputError
 from ..hsi_net import BandStats, build_network, predict_tiles
 from ..progress import Progress
 from .data import Chip, _subsample, band_stats, gather_spectra, pixel_index
-from .schedule import _GMM_SAMPLES, Schedule, gmm_split, sample_random_set, schedule_loss
+from .schedule import (
+    _GMM_SAMPLES,
+    Schedule,
+    gmm_split,
+    research_switch,
+    sample_random_set,
+    schedule_loss,
+)
 from .teacher import GaussianSoftTargets
 
 _PCA_SAMPLES = 50_000
 _PRIOR_PER_CLASS = 5_000  # pool pixels per class the spectral prior is fitted on
+
+
+def _plain_cross_entropy(schedule: Schedule) -> bool:
+    """The benchmark's baseline (research only, never set by the product): ordinary
+    cross-entropy on every pseudo-labelled pixel, no robust phase, no spectral prior."""
+    return research_switch(schedule, "plain_cross_entropy", False)
 
 
 def augment(x, k: int, flip: bool):
@@ -61,6 +74,7 @@ class Trainer:
         self.pca = self._fit_pca()
         self.history: list[dict] = []
         self.average: Any = None  # the AveragedModel of the robust phase
+        self.plain = _plain_cross_entropy(schedule)
 
     def _fit_pca(self):
         from sklearn.decomposition import PCA
@@ -100,7 +114,7 @@ class Trainer:
         return boxes
 
     def _pool(self, chip: Chip) -> np.ndarray:
-        return chip.eligible if self.s.plain_cross_entropy else chip.pool
+        return chip.eligible if self.plain else chip.pool
 
     # -- one iteration
     def _iteration(self, robust: bool) -> float:
@@ -134,7 +148,7 @@ class Trainer:
         flat = logits.reshape(self.n_classes, -1).T  # (h*w, C)
         labels = chip.labels[y0:y1, x0:x1].ravel()
         eligible = chip.eligible[y0:y1, x0:x1].ravel()
-        if self.s.plain_cross_entropy:
+        if self.plain:
             idx = np.flatnonzero(eligible)
             targets = torch.from_numpy(labels[idx] - 1).to(self.device)
             return schedule_loss(flat[torch.from_numpy(idx).to(self.device)], targets)
@@ -184,7 +198,7 @@ class Trainer:
             confident[members[conf_c]] = True
             hard[members[hard_c]] = True
         # The Gaussian models see every confident pixel; training uses 1/5 of them.
-        model = GaussianSoftTargets(self.n_classes, self.s.tied_covariance).fit(
+        model = GaussianSoftTargets(self.n_classes).fit(
             self._features(where[confident]), pred[confident])
         keep = confident & (self.rng.random(pred.size) < self.s.confident_fraction)
         for chip in self.chips:
@@ -224,7 +238,7 @@ class Trainer:
         labels = np.concatenate([c.labels.ravel()[c.pool.ravel()] for c in self.chips]) - 1
         chosen = np.concatenate([_subsample(np.flatnonzero(labels == c), _PRIOR_PER_CLASS,
                                             self.rng) for c in range(self.n_classes)])
-        gaussians = GaussianSoftTargets(self.n_classes, tied=True).fit(
+        gaussians = GaussianSoftTargets(self.n_classes).fit(
             self._features(where[chosen]), labels[chosen])
         if not gaussians.fitted:
             return None
@@ -252,7 +266,7 @@ class Trainer:
         s = self.s
         steps = s.epochs * s.iterations
         for epoch in range(s.epochs):
-            robust = epoch >= s.warmup_epochs and not s.plain_cross_entropy
+            robust = epoch >= s.warmup_epochs and not self.plain
             if robust:
                 progress.update(epoch * s.iterations / steps,
                                 f"stage II: epoch {epoch + 1}: confident and hard sets")
@@ -261,7 +275,7 @@ class Trainer:
             for it in range(s.iterations):
                 progress.check()
                 losses.append(self._iteration(robust))
-                if robust and s.average_weights:
+                if robust:
                     if self.average is None:
                         from torch.optim.swa_utils import AveragedModel
                         self.average = AveragedModel(self.network, use_buffers=True)
@@ -293,7 +307,7 @@ def fit_chips(chips: list[Chip], n_classes: int, schedule: Schedule, device,
     trainer = Trainer(chips, n_classes, schedule, device, rng)
     trainer.train(progress.sub(0.08, 0.84), on_epoch)
     prior = None
-    if schedule.spectral_prior > 0 and not schedule.plain_cross_entropy:
+    if schedule.spectral_prior > 0 and not trainer.plain:
         progress.update(0.84, "stage II: fitting the spectral prior")
         prior = trainer.spectral_prior()
     del trainer.chips

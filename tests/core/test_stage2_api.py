@@ -1,6 +1,7 @@
 """Stage II on arrays: NoiseRobustClassifier's fit / predict_proba / predict / save / load,
 its checks, and its agreement with the raster algorithm special:noiserobust."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -149,3 +150,23 @@ def test_same_model_as_the_raster_algorithm(tmp_path):
         top2 = np.sort(probs, axis=0)[-2:]
         np.testing.assert_array_equal(ds.read(1), top2[1] - top2[0])
     assert os.path.getsize(out["map"]) > 0
+
+
+def test_research_switches_live_outside_the_product_schedule():
+    """The benchmark's plain cross-entropy baseline is a field of its own Schedule subclass
+    (bench/bench_stage2_quality.py), not of the product's; the trainer honours it: no robust
+    phase (no confident or hard sets) and no spectral prior."""
+    product = {f.name for f in dataclasses.fields(Schedule)}
+    assert not product & {"plain_cross_entropy", "tied_covariance", "average_weights"}
+
+    @dataclasses.dataclass
+    class Experiment(Schedule):
+        plain_cross_entropy: bool = False
+
+    cube, labels, confidence, _ = _scene()
+    refreshed = []
+    clf = NoiseRobustClassifier(Experiment(plain_cross_entropy=True, **QUICK.__dict__),
+                                device="cpu", threads=1)
+    clf.fit(cube, labels, confidence,
+            on_epoch=lambda epoch, trainer: refreshed.append(trainer.chips[0].soft is not None))
+    assert clf.model_.prior_weight is None and refreshed == [False] * QUICK.epochs

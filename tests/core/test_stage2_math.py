@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 from scipy.stats import multivariate_normal
-from sklearn.decomposition import PCA
 
 from special_qgis.core import noiserobust as nr
 from special_qgis.core.hsi_net import HALO, BandStats, StageIIModel, build_network, predict_tiles
@@ -58,40 +57,15 @@ def test_gmm_split_takes_the_highest_and_lowest_components():
     assert not c.any() and not h.any()
 
 
-def test_soft_targets_are_normalised_gaussian_posteriors():
-    rng = np.random.default_rng(3)
-    centres = rng.normal(0, 3, (3, 12))
-    classes = np.repeat([0, 1, 2], 200)
-    spectra = centres[classes] + rng.normal(0, 1, (600, 12))
-    pca = PCA(5, random_state=0).fit(spectra)
-    feats = pca.transform(spectra)
-    model = nr.GaussianSoftTargets(4).fit(feats, classes)  # class 3 has no pixels
-    query = rng.normal(0, 3, (50, 12))
-    qf = pca.transform(query)
-    soft = model.soft_targets(qf)
-    np.testing.assert_allclose(soft.sum(1), 1.0, atol=1e-6)
-    assert (soft[:, 3] == 0).all()
-    dens = []
-    for c in range(3):
-        x = feats[classes == c]
-        cov = np.cov(x, rowvar=False)
-        cov += np.eye(5) * 1e-3 * np.trace(cov) / 5
-        dens.append(multivariate_normal(x.mean(0), cov).logpdf(qf))
-    dens = np.array(dens).T
-    expected = np.exp(dens - dens.max(1, keepdims=True))
-    expected /= expected.sum(1, keepdims=True)
-    np.testing.assert_allclose(soft[:, :3], expected, atol=1e-5)
-
-
-def test_tied_soft_targets_use_one_pooled_covariance():
-    """tied=True: every class's Gaussian has the pooled within-class covariance; class
-    sizes do not act as priors."""
+def test_soft_targets_use_one_pooled_covariance():
+    """Every class's Gaussian has the pooled within-class covariance; the soft targets are
+    its normalised posteriors, and class sizes do not act as priors."""
     rng = np.random.default_rng(5)
     centres = rng.normal(0, 2, (3, 6))
     classes = np.repeat([0, 1, 2], [300, 120, 60])
     mixing = rng.normal(0, 1, (6, 6))
     feats = centres[classes] + rng.normal(0, 1, (480, 6)) @ mixing
-    model = nr.GaussianSoftTargets(4, tied=True).fit(feats, classes)  # class 3 empty
+    model = nr.GaussianSoftTargets(4).fit(feats, classes)  # class 3 empty
     query = rng.normal(0, 3, (40, 6))
     soft = model.soft_targets(query)
     np.testing.assert_allclose(soft.sum(1), 1.0, atol=1e-6)
@@ -234,22 +208,20 @@ def noiserobust_pool(hist):
     return nr.pool_thresholds(hist, fraction=0.2, minimum=100)
 
 
-def test_linear_logits_give_the_tied_soft_targets():
+def test_linear_logits_give_the_soft_targets():
     """With one pooled covariance the Gaussians' log-likelihoods are affine in the
     features up to a per-pixel constant: the affine scores give the same posteriors."""
     rng = np.random.default_rng(8)
     classes = np.repeat([0, 1, 3], [200, 80, 50])  # class 2 has no pixels
     feats = rng.normal(0, 2, (4, 7))[classes] + rng.normal(0, 1, (330, 7)) @ rng.normal(
         0, 1, (7, 7))
-    model = nr.GaussianSoftTargets(4, tied=True).fit(feats, classes)
+    model = nr.GaussianSoftTargets(4).fit(feats, classes)
     weights, biases = model.linear_logits()
     query = rng.normal(0, 3, (60, 7))
     scores = query @ weights.T + biases
     np.testing.assert_allclose(np.exp(_log_softmax(scores)), model.soft_targets(query),
                                atol=1e-6)
     assert (scores[:, 2] < scores.max(1) - 1e3).all()
-    with pytest.raises(ValueError):
-        nr.GaussianSoftTargets(4).fit(feats, classes).linear_logits()
 
 
 def test_prior_adds_a_linear_term_and_round_trips(tmp_path):

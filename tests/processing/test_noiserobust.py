@@ -234,7 +234,7 @@ def test_kept_model_is_the_average_of_the_robust_phase(tmp_path):
 
     scene = write_labelled_scene(str(tmp_path), rows=40, cols=40, bands=6)
     schedule = noiserobust.Schedule(epochs=4, warmup_epochs=1, iterations=1,
-                                    samples_per_class=100, average_weights=True)
+                                    samples_per_class=100)
     snapshots = []  # one iteration per epoch: the state after each iteration
 
     def keep(epoch, trainer):
