@@ -1,6 +1,6 @@
 """The message bar's **Install dependencies…** button, its dialog and the background task
 that runs pip. Thin: what is installed where, and how, is decided in
-``core/pip_install.py`` (QGIS-free).
+``core/pip_install/`` (QGIS-free).
 
 Only scoped Qt/QGIS enums here (``Qgis.MessageLevel.Warning``): QGIS 4 (PyQt6) has no
 unscoped ones.

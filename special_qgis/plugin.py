@@ -5,7 +5,7 @@ from qgis.core import QgsApplication
 
 def private_packages_folder() -> str:
     """Where the "Install dependencies…" button installs the plugin's Python packages:
-    ``<profile>/python/special_qgis_deps/pyX.Y`` (core/pip_install.py says why)."""
+    ``<profile>/python/special_qgis_deps/pyX.Y`` (core/pip_install/ says why)."""
     from .core.pip_install import private_folder
 
     return private_folder(QgsApplication.qgisSettingsDirPath())

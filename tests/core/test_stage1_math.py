@@ -189,7 +189,7 @@ def identity_model(monkeypatch):
     std = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
     monkeypatch.setattr(dense_clip, "window_logits",
                         lambda visual, clf, crops, patch: 4.0 * (crops * std + mean))
-    monkeypatch.setattr(pseudolabel, "guided_filter", lambda guide, x, radius: x)
+    monkeypatch.setattr(pseudolabel.filters, "guided_filter", lambda guide, x, radius: x)
 
 
 def _smooth_rgb(rows, cols, seed=0):

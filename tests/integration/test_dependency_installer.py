@@ -212,10 +212,10 @@ def test_private_folder_and_sys_path_order(tmp_path):
 def test_pip_command_and_requirements():
     reqs = pip_install.read_requirements()
     assert [pip_install.requirement_name(r) for r in reqs] == [
-        "torch", "torchvision", "open-clip-torch", "rasterio", "affine", "scikit-learn"]
+        "torch", "torchvision", "open-clip-torch", "rasterio", "affine", "scikit-learn", "tqdm"]
     assert [pip_install.module_of(r) for r in reqs] == [
-        "torch", "torchvision", "open_clip", "rasterio", "affine", "sklearn"]
-    assert pip_install.needed(reqs, lambda m: m != "sklearn") == [reqs[-1]]
+        "torch", "torchvision", "open_clip", "rasterio", "affine", "sklearn", "tqdm"]
+    assert pip_install.needed(reqs, lambda m: m != "sklearn") == [reqs[-2]]
     cmd = pip_install.pip_command("/usr/bin/python3.11", "/t", reqs, "/c.txt")
     assert cmd[:4] == ["/usr/bin/python3.11", "-m", "pip", "install"]
     assert cmd[cmd.index("--target") + 1] == "/t" and "--user" not in cmd
@@ -248,7 +248,7 @@ def test_requirements_txt_is_plain_for_qpip(tmp_path):
         assert zf.read("special_qgis/requirements.txt").decode().splitlines() == \
             open(os.path.join(REPO, "requirements.txt"), encoding="utf-8").read().splitlines()
     assert "special_qgis/dependency_installer.py" in names
-    assert "special_qgis/core/pip_install.py" in names
+    assert "special_qgis/core/pip_install/__init__.py" in names
 
 
 def test_pip_output_progress_and_errors():
