@@ -1,13 +1,9 @@
-"""The plugin loads the way desktop QGIS and qgis_process load it."""
-
-import configparser
-import os
+"""The plugin loads the way desktop QGIS and qgis_process load it. Its metadata.txt:
+tests/core/test_plugin_metadata.py."""
 
 from qgis.core import QgsApplication
 
 import special_qgis
-
-from conftest import REPO
 
 ALGORITHMS = ["special:accuracy", "special:applymodel", "special:classify",
               "special:importproduct", "special:noiserobust", "special:pseudolabel",
@@ -41,18 +37,6 @@ def test_qgis_process_lifecycle(qgis_processing):
     finally:
         plugin.unload()
     assert not _special_registered()
-
-
-def test_metadata():
-    meta = configparser.ConfigParser()
-    meta.read(os.path.join(REPO, "metadata.txt"))
-    general = meta["general"]
-    assert general["hasProcessingProvider"] == "yes"
-    assert general["qgisMinimumVersion"] == "3.22"
-    assert len(general["description"]) > 40
-    assert os.path.isfile(os.path.join(REPO, "special_qgis", general["icon"]))
-    # QGIS reads metadata.txt from inside the plugin folder.
-    assert os.path.isfile(os.path.join(REPO, "special_qgis", "metadata.txt"))
 
 
 def test_help_names_every_parameter(provider):

@@ -1,5 +1,6 @@
 """The provider's settings (Processing ▸ Options ▸ Providers ▸ SPECIAL hyperspectral): the
-default device and the CPU threads, honoured in QGIS and by qgis_process."""
+default device and the CPU threads, honoured in QGIS and by qgis_process. The
+threads value's validation alone: tests/core/test_provider_settings.py."""
 
 import configparser
 import json
@@ -101,11 +102,6 @@ def test_threads_setting_back_to_zero_restores_pytorchs_default(settings, tmp_pa
     finally:
         torch.set_num_threads(default)
         os.environ.pop("SPECIAL_QGIS_THREADS", None)
-
-
-def test_bad_threads_value_is_refused(settings):
-    with pytest.raises(ValueError, match="whole number"):
-        plugin_settings._non_negative("-2")
 
 
 def test_qgis_process_reads_the_settings_of_its_profile(tmp_path, tiny_clip):

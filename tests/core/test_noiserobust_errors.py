@@ -1,95 +1,44 @@
-"""special:noiserobust and special:applymodel (stage II): bad input gets a clear error
-that names the parameter and the fix, through core (what scripts see) and through
-Processing (what users see). Every case also checks that nothing was written (no output,
-no .partial-* temp) and that every file already in the folder, inputs included, is
-byte-for-byte unchanged."""
+"""special:noiserobust and special:applymodel's engine (core.noiserobust, what scripts
+see): bad input gets a clear error that names the parameter and the fix. Every case also
+checks that nothing was written (no output, no .partial-* temp) and that every file already
+in the folder, inputs included, is byte-for-byte unchanged. The same errors through
+Processing: tests/processing/test_noiserobust_errors_processing.py."""
 
 import os
-import shutil
-from types import SimpleNamespace
 
+import noiserobust_cases
 import numpy as np
 import pytest
 import rasterio
-import torch
-from rasterio.crs import CRS
+from noiserobust_cases import (
+    BANDS,
+    COLS,
+    MISALIGNED,
+    NAMES,
+    NO_CUDA,
+    ROWS,
+    WL,
+    expect_error,
+    make_scene,
+    misaligned_scene,
+    not_our_model,
+    old_version,
+    snapshot,
+    stripes,
+    train,
+)
 from rasterio.transform import Affine
 
 from special_qgis.core import noiserobust
-from special_qgis.core.classes import write_class_metadata
-from special_qgis.core.errors import Cancelled, UserInputError
+from special_qgis.core.errors import Cancelled
 from special_qgis.core.hsi_net import MODEL_VERSION, StageIIModel
 from special_qgis.core.progress import Progress
 
-from rasters import CRS_UTM, TRANSFORM, file_digest, make_cube, write_envi, write_gtiff
+from rasters import TRANSFORM, make_cube, write_envi, write_gtiff
 
-BANDS, ROWS, COLS = 10, 32, 32
-WL = np.linspace(450.0, 950.0, BANDS)
-NAMES = ["water", "trees", "roofs"]
-# A schedule that trains in well under a second on a 32 × 32 scene.
-QUICK = dict(epochs=1, warmup_epochs=1, iterations=1, samples_per_class=50)
-NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-
-
-# ------------------------------------------------------------------------------ scenes
-
-def write_band(path, values, dtype=None, crs=CRS_UTM, transform=TRANSFORM, nodata=None):
-    """A one-band GeoTIFF on the test grid (or on ``crs``/``transform`` when given)."""
-    values = np.asarray(values)
-    dtype = dtype or values.dtype.name
-    with rasterio.open(path, "w", driver="GTiff", width=values.shape[1],
-                       height=values.shape[0], count=1, dtype=dtype, crs=crs,
-                       transform=transform, nodata=nodata) as dst:
-        dst.write(values.astype(dtype)[None])
-    return str(path)
-
-
-def stripes(rows=ROWS, cols=COLS) -> np.ndarray:
-    """Classes 1, 2, 3 in vertical stripes; row 0 is unlabelled (0)."""
-    labels = np.zeros((rows, cols), np.uint8)
-    labels[:, : cols // 3] = 1
-    labels[:, cols // 3: 2 * cols // 3] = 2
-    labels[:, 2 * cols // 3:] = 3
-    labels[0] = 0
-    return labels
-
-
-def make_scene(folder, labels=None, confidence=None, mask=None, label_dtype="uint8",
-               names=NAMES, which=None, **moved) -> SimpleNamespace:
-    """cube.tif (10 bands, wavelengths in band metadata), labels.tif (with a legend),
-    confidence.tif and optionally mask.tif, all on the test grid, except that the raster
-    named by ``which`` ("labels", "confidence" or "mask") gets ``moved``'s crs/transform."""
-    folder = str(folder)
-    labels = stripes() if labels is None else labels
-    confidence = (np.full(labels.shape, 0.8, np.float32) if confidence is None
-                  else confidence.astype(np.float32))
-
-    def grid(name):
-        return moved if name == which else {}
-
-    p = SimpleNamespace(folder=folder, mask=None)
-    p.cube = write_gtiff(os.path.join(folder, "cube.tif"), make_cube(BANDS, ROWS, COLS), WL)
-    p.labels = write_band(os.path.join(folder, "labels.tif"), labels, label_dtype,
-                          **grid("labels"))
-    if names:
-        write_class_metadata(p.labels, names)
-    p.confidence = write_band(os.path.join(folder, "confidence.tif"), confidence,
-                              **grid("confidence"))
-    if mask is not None:
-        p.mask = write_band(os.path.join(folder, "mask.tif"), mask.astype(np.uint8),
-                            **grid("mask"))
-    p.inputs = noiserobust.Inputs(p.cube, p.labels, p.confidence, p.mask)
-    p.out = os.path.join(folder, "classes.tif")
-    p.out_conf = os.path.join(folder, "classes_confidence.tif")
-    p.model = os.path.join(folder, "model.pt")
-    return p
-
-
-def train(p, progress=None, device="cpu", output_model="default", **schedule):
-    model = p.model if output_model == "default" else output_model
-    return noiserobust.run(p.inputs, p.out, p.out_conf, model,
-                           noiserobust.Schedule(**{**QUICK, **schedule}), device,
-                           progress=progress)
+# The shared fixtures, bound here so that pytest finds them.
+trained = noiserobust_cases.trained
+model_copy = noiserobust_cases.model_copy
 
 
 def apply(folder, scene, model, device="cpu", progress=None):
@@ -97,63 +46,6 @@ def apply(folder, scene, model, device="cpu", progress=None):
     return noiserobust.apply_model(scene, model, os.path.join(folder, "applied.tif"),
                                    os.path.join(folder, "applied_confidence.tif"), device,
                                    progress=progress)
-
-
-def snapshot(folder) -> dict:
-    """Every file under ``folder`` with its SHA-256: compares inputs, outputs and temps."""
-    out = {}
-    for root, _, files in os.walk(str(folder)):
-        for name in files:
-            path = os.path.join(root, name)
-            out[os.path.relpath(path, str(folder))] = file_digest(path)
-    return out
-
-
-def expect_error(folder, call, *words, error=UserInputError) -> str:
-    """``call()`` raises ``error`` whose message has every one of ``words``; the folder
-    is exactly as before (no output, no temp, inputs unchanged)."""
-    before = snapshot(folder)
-    with pytest.raises(error) as err:
-        call()
-    msg = str(err.value)
-    for word in words:
-        assert word in msg, f"{word!r} not in {msg!r}"
-    assert snapshot(folder) == before
-    assert not any(".partial-" in name for name in os.listdir(str(folder)))
-    return msg
-
-
-def processing_error(folder, alg, params, *words) -> str:
-    import processing
-    from qgis.core import QgsProcessingException
-
-    return expect_error(folder, lambda: processing.run(alg, params), *words,
-                        error=QgsProcessingException)
-
-
-def noiserobust_params(p, **extra) -> dict:
-    params = {"INPUT": p.cube, "LABELS": p.labels, "CONFIDENCE": p.confidence, "EPOCHS": 1,
-              "WARMUP_EPOCHS": 1, "ITERATIONS": 1, "SAMPLES_PER_CLASS": 50, "DEVICE": "cpu",
-              "OUTPUT": p.out, "OUTPUT_CONFIDENCE": p.out_conf}
-    if p.mask:
-        params["MASK"] = p.mask
-    params.update(extra)
-    return params
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A real model file from a quick run (10 bands with wavelengths, 3 classes)."""
-    folder = tmp_path_factory.mktemp("trained")
-    p = make_scene(folder)
-    train(p)
-    return p.model
-
-
-@pytest.fixture
-def model_copy(trained, tmp_path):
-    """The trained model copied into the test's folder, so snapshots cover it."""
-    return shutil.copy(trained, str(tmp_path / "model.pt"))
 
 
 # ----------------------------------------------------------------------- the labels
@@ -236,40 +128,12 @@ def test_nan_confidence_where_unused_is_fine(tmp_path, where):
 
 # ------------------------------------------------------------------------ alignment
 
-MISALIGNED = {
-    # which raster, how it is moved, what the message must also say
-    "LABELS of another size": ("labels", {}, "30 × 32 pixels"),
-    "CONFIDENCE shifted": ("confidence", {"transform": TRANSFORM * Affine.translation(1, 0)},
-                           "(512347.500, 4123456.000)"),
-    "MASK in another CRS": ("mask", {"crs": CRS.from_epsg(32634)}, "EPSG:32634"),
-}
-
-
-def misaligned_scene(folder, case):
-    which, grid, _ = MISALIGNED[case]
-    param = which.upper()
-    labels, mask = stripes(), None
-    if case == "LABELS of another size":
-        labels = labels[:, :30]
-        return param, make_scene(folder, labels=labels,
-                                 confidence=np.full((ROWS, COLS), 0.8, np.float32))
-    if which == "mask":
-        mask = np.ones((ROWS, COLS))
-    return param, make_scene(folder, labels=labels, mask=mask, which=which, **grid)
-
 
 @pytest.mark.parametrize("case", MISALIGNED)
 def test_misaligned_rasters(tmp_path, case):
     param, p = misaligned_scene(tmp_path, case)
     expect_error(tmp_path, lambda: train(p), f"{param}:", "is not on the same grid as INPUT",
                  MISALIGNED[case][2], f"resample {param} onto INPUT's grid", "warpreproject")
-
-
-@pytest.mark.parametrize("case", MISALIGNED)
-def test_misaligned_rasters_processing(provider, tmp_path, case):
-    param, p = misaligned_scene(tmp_path, case)
-    processing_error(tmp_path, "special:noiserobust", noiserobust_params(p), f"{param}:",
-                     "is not on the same grid as INPUT", f"resample {param} onto INPUT's grid")
 
 
 def test_misaligned_message_shows_the_difference(tmp_path):
@@ -305,18 +169,6 @@ def test_bad_schedule(tmp_path, case):
     expect_error(tmp_path, lambda: train(p, **schedule), *words)
 
 
-@pytest.mark.parametrize("params,words", [
-    ({"EPOCHS": 2, "WARMUP_EPOCHS": 3}, ["EPOCHS (2) is smaller than WARMUP_EPOCHS (3)",
-                                         "raise EPOCHS or lower WARMUP_EPOCHS"]),
-    ({"LEARNING_RATE": -0.01}, ["LEARNING_RATE must be a positive number"]),
-    # EPOCHS has minValue 1: QGIS itself refuses it before the algorithm runs.
-    ({"EPOCHS": 0, "WARMUP_EPOCHS": 0}, ["EPOCHS"]),
-], ids=["EPOCHS < WARMUP_EPOCHS", "LEARNING_RATE negative", "EPOCHS 0"])
-def test_bad_schedule_processing(provider, tmp_path, params, words):
-    p = make_scene(tmp_path)
-    processing_error(tmp_path, "special:noiserobust", noiserobust_params(p, **params), *words)
-
-
 # ------------------------------------------------------------------------- devices
 
 @NO_CUDA
@@ -325,13 +177,6 @@ def test_cuda_without_gpu(tmp_path, model_copy):
     words = ["DEVICE:", "PyTorch sees no CUDA GPU", "DEVICE=cpu"]
     expect_error(tmp_path, lambda: train(p, device="cuda"), *words)
     expect_error(tmp_path, lambda: apply(tmp_path, p.cube, model_copy, device="cuda"), *words)
-
-
-@NO_CUDA
-def test_cuda_without_gpu_processing(provider, tmp_path):
-    p = make_scene(tmp_path)
-    processing_error(tmp_path, "special:noiserobust", noiserobust_params(p, DEVICE="cuda"),
-                     "DEVICE:", "PyTorch sees no CUDA GPU")
 
 
 # ------------------------------------------------------------------------- outputs
@@ -396,24 +241,6 @@ def test_output_model_onto_an_input_sidecar(tmp_path, sidecar):
 
 # -------------------------------------------------------------------- model files
 
-def not_our_model(folder, kind, trained=None) -> str:
-    path = os.path.join(str(folder), "other.pt")
-    if kind == "truncated model":  # e.g. an interrupted copy of a real model file
-        with open(trained, "rb") as src, open(path, "wb") as dst:
-            dst.write(src.read()[: os.path.getsize(trained) // 2])
-    elif kind == "text file":
-        with open(path, "w") as fh:
-            fh.write("this is not a model\n")
-    elif kind == "other dict":
-        torch.save({"weights": torch.zeros(3), "epoch": 7}, path)
-    elif kind == "plain state_dict":
-        torch.save(torch.nn.Linear(4, 2).state_dict(), path)
-    elif kind == "other format":
-        torch.save({"format": "some other tool", "version": MODEL_VERSION}, path)
-    elif kind == "missing":
-        path = os.path.join(str(folder), "nowhere.pt")
-    return path
-
 
 NOT_OURS = ["text file", "other dict", "plain state_dict", "other format", "truncated model"]
 
@@ -428,14 +255,6 @@ def test_model_not_ours(tmp_path, trained, kind):
     expect_error(tmp_path, lambda: apply(tmp_path, p.cube, model), *words)
 
 
-def old_version(model, folder) -> str:
-    state = torch.load(model, map_location="cpu", weights_only=True)
-    state["version"] = MODEL_VERSION + 1
-    path = os.path.join(str(folder), "old.pt")
-    torch.save(state, path)
-    return path
-
-
 def test_model_of_another_version(tmp_path, trained):
     p = make_scene(tmp_path)
     model = old_version(trained, tmp_path)
@@ -443,20 +262,6 @@ def test_model_of_another_version(tmp_path, trained):
                  "written by a different version of special_qgis",
                  f"model format {MODEL_VERSION + 1}", f"this version reads {MODEL_VERSION}",
                  "Train the model again with special:noiserobust")
-
-
-@pytest.mark.parametrize("kind", ["text file", "other dict", "other version"])
-def test_model_not_ours_processing(provider, tmp_path, trained, kind):
-    p = make_scene(tmp_path)
-    if kind == "other version":
-        model, words = old_version(trained, tmp_path), ["MODEL:", "different version"]
-    else:
-        model = not_our_model(tmp_path, kind)
-        words = ["MODEL:", "is not a special_qgis stage II model", "special:noiserobust"]
-    processing_error(tmp_path, "special:applymodel",
-                     {"INPUT": p.cube, "MODEL": model, "DEVICE": "cpu",
-                      "OUTPUT": str(tmp_path / "a.tif"),
-                      "OUTPUT_CONFIDENCE": str(tmp_path / "ac.tif")}, *words)
 
 
 def test_saved_model_round_trips(trained):
@@ -473,15 +278,6 @@ def test_apply_to_other_band_count(tmp_path, model_copy):
                         np.linspace(450, 950, 12))
     expect_error(tmp_path, lambda: apply(tmp_path, scene, model_copy), "INPUT:", scene,
                  "has 12 bands", f"trained on {BANDS} bands", "same band set")
-
-
-def test_apply_to_other_band_count_processing(provider, tmp_path, model_copy):
-    scene = write_gtiff(str(tmp_path / "scene.tif"), make_cube(12, 16, 16))
-    processing_error(tmp_path, "special:applymodel",
-                     {"INPUT": scene, "MODEL": model_copy, "DEVICE": "cpu",
-                      "OUTPUT": str(tmp_path / "a.tif"),
-                      "OUTPUT_CONFIDENCE": str(tmp_path / "ac.tif")},
-                     "INPUT:", "has 12 bands", f"trained on {BANDS} bands")
 
 
 @pytest.mark.parametrize("fmt", ["GeoTIFF", "ENVI"])
@@ -577,14 +373,3 @@ def test_failure_writing_the_model_keeps_previous_outputs(tmp_path, monkeypatch)
     expect_error(tmp_path, lambda: train(p, seed=1), "disk full", error=OSError)
 
 
-def test_cancel_through_processing(provider, tmp_path):
-    import processing
-    from qgis.core import QgsProcessingException, QgsProcessingFeedback
-
-    p = make_scene(tmp_path)
-    feedback = QgsProcessingFeedback()
-    feedback.progressChanged.connect(lambda value: feedback.cancel() if value > 20 else None)
-    params = noiserobust_params(p, EPOCHS=2, ITERATIONS=3)
-    expect_error(tmp_path, lambda: processing.run("special:noiserobust", params,
-                                                  feedback=feedback),
-                 "Cancelled: no output was written", error=QgsProcessingException)

@@ -1,63 +1,31 @@
-"""special:accuracy: the numbers against scikit-learn, polygons rasterised on a known
-layout (also from another CRS), a raster reference on another grid and CRS, class
-matching, every bad input, and the Processing algorithm."""
+"""special:accuracy's engine (core.accuracy): the numbers against scikit-learn, polygons
+rasterised on a known layout (also from another CRS), a raster reference on another grid
+and CRS, class matching, the reports and every bad input. The Processing algorithm:
+tests/processing/test_accuracy_processing.py."""
 
 import json
 import os
-import warnings
 
 import numpy as np
 import pytest
 import rasterio
+from accuracy_cases import (
+    COLS,
+    POLYGONS,
+    ROWS,
+    class_raster,
+    expected_vector,
+    predicted_labels,
+    sklearn_expected,
+    write_polygons,
+)
 from rasterio.crs import CRS
 from rasterio.transform import Affine
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    cohen_kappa_score,
-    f1_score,
-    precision_score,
-    recall_score,
-)
-from sklearn.metrics import confusion_matrix as sk_confusion
 
 from special_qgis.core import accuracy
-from special_qgis.core.classes import write_class_metadata
 from special_qgis.core.errors import UserInputError
 
 from rasters import CRS_UTM, TRANSFORM, write_gtiff
-
-NAMES = ["water", "trees", "roofs", "asphalt"]
-ROWS, COLS = 20, 24
-
-
-def _class_raster(path, labels, names=NAMES, nodata=0, transform=TRANSFORM, crs=CRS_UTM):
-    with rasterio.open(path, "w", driver="GTiff", width=labels.shape[1],
-                       height=labels.shape[0], count=1, dtype=labels.dtype.name, crs=crs,
-                       transform=transform, nodata=nodata) as dst:
-        dst.write(labels[None])
-    if names:
-        write_class_metadata(str(path), names)
-    return str(path)
-
-
-def _sklearn(reference, predicted, n_classes):
-    """Expected values, from scikit-learn over the pixels with a reference class."""
-    used = reference > 0
-    r, p = reference[used], predicted[used]
-    labels = list(range(1, n_classes + 1))
-    nan = {"labels": labels, "average": None, "zero_division": np.nan}
-    with warnings.catch_warnings():  # "y_pred contains classes not in y_true": on purpose
-        warnings.simplefilter("ignore", UserWarning)
-        balanced = balanced_accuracy_score(r, p)
-    return {
-        "OA": accuracy_score(r, p), "AA": balanced,
-        "KAPPA": cohen_kappa_score(r, p, labels=[0] + labels),
-        "producers": recall_score(r, p, **nan), "users": precision_score(r, p, **nan),
-        "f1": f1_score(r, p, **nan),
-        # rows: reference 1..C; columns: predicted 1..C, then 0 (unclassified)
-        "confusion": sk_confusion(r, p, labels=labels + [0])[:n_classes],
-    }
 
 
 def _check(result, expected):
@@ -82,9 +50,9 @@ def test_numbers_match_scikit_learn(tmp_path, seed):
     predicted[reference == 2] = np.where(predicted[reference == 2] == 2, 1,
                                          predicted[reference == 2])
     names = ["a", "b", "c", "d", "e", "f"]
-    inp = _class_raster(tmp_path / "in.tif", predicted.astype("uint8"), names, nodata=255)
-    ref = _class_raster(tmp_path / "ref.tif", reference.astype("uint8"), None)
-    expected = _sklearn(reference, np.where(predicted == 255, 0, predicted), 6)
+    inp = class_raster(tmp_path / "in.tif", predicted.astype("uint8"), names, nodata=255)
+    ref = class_raster(tmp_path / "ref.tif", reference.astype("uint8"), None)
+    expected = sklearn_expected(reference, np.where(predicted == 255, 0, predicted), 6)
     result = accuracy.run(inp, ref)
     _check(result, expected)
     assert np.isnan(result.classes[2].producers) and np.isnan(result.classes[4].f1)
@@ -102,101 +70,29 @@ def test_float_input_and_reference_without_legend(tmp_path):
     reference = rng.integers(0, 4, (15, 16)).astype("float32")
     predicted = rng.integers(0, 4, (15, 16)).astype("float32")
     predicted[0, :5] = np.nan
-    inp = _class_raster(tmp_path / "in.tif", predicted, None, nodata=float("nan"))
-    ref = _class_raster(tmp_path / "ref.tif", reference, None, nodata=float("nan"))
+    inp = class_raster(tmp_path / "in.tif", predicted, None, nodata=float("nan"))
+    ref = class_raster(tmp_path / "ref.tif", reference, None, nodata=float("nan"))
     result = accuracy.run(inp, ref)
-    _check(result, _sklearn(reference.astype(int), np.nan_to_num(predicted).astype(int), 3))
+    _check(result, sklearn_expected(reference.astype(int), np.nan_to_num(predicted).astype(int), 3))
     assert [c.name for c in result.classes] == ["class 1", "class 2", "class 3"]
     predicted[3, 3] = 1.5
-    bad = _class_raster(tmp_path / "bad.tif", predicted, None, nodata=float("nan"))
+    bad = class_raster(tmp_path / "bad.tif", predicted, None, nodata=float("nan"))
     with pytest.raises(UserInputError, match="^INPUT: the value 1.5 is not a class code"):
         accuracy.run(bad, ref)
 
 
 # ------------------------------------------------------------------------ vector reference
 
-def _predicted():
-    """INPUT: four vertical bands of classes 1..4, a block of 0 (unclassified)."""
-    labels = np.repeat(np.arange(1, 5), COLS // 4)[None].repeat(ROWS, 0).astype("uint8")
-    labels[12:16, 2:5] = 0
-    return labels
-
-
-# Polygons as boxes (row0, row1, col0, col1) in pixel coordinates of the INPUT grid, with a
-# text and a numeric class: 'Water' = class 1 whatever its case; 'lake' matches no class.
-POLYGONS = [
-    ((1, 18, 1, 8), "Water", 1),  # over classes 1 and 2 (cols 0-5 / 6-11), and the 0 block
-    ((2, 7, 10, 20), "roofs", 3),  # over classes 2, 3, 4
-    ((9, 19, 15, 23), "lake", 9),  # no such class
-    # Edges inside pixels: the centres inside are rows 9-12, cols 8-10 (class 2).
-    ((9.3, 12.6, 8.2, 11.4), "asphalt", 4),
-]
-
-
-def _box(r0, r1, c0, c1, transform=TRANSFORM):
-    x0, y0 = transform * (c0, r0)
-    x1, y1 = transform * (c1, r1)
-    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
-
-
-def _write_polygons(path, polygons, epsg=32633, transform_to=None, layer_name="reference"):
-    from osgeo import ogr, osr
-
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(epsg)
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    ct = None
-    if transform_to is not None:
-        utm = osr.SpatialReference()
-        utm.ImportFromEPSG(32633)
-        utm.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        ct = osr.CoordinateTransformation(utm, srs)
-    ds = (ogr.Open(str(path), update=1) if os.path.exists(path)
-          else ogr.GetDriverByName("GPKG").CreateDataSource(str(path)))
-    layer = ds.CreateLayer(layer_name, srs, ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("name", ogr.OFTString))
-    layer.CreateField(ogr.FieldDefn("code", ogr.OFTInteger))
-    for (r0, r1, c0, c1), name, code in polygons:
-        ring = ogr.Geometry(ogr.wkbLinearRing)
-        for x, y in _box(r0, r1, c0, c1):
-            ring.AddPoint_2D(x, y)
-        polygon = ogr.Geometry(ogr.wkbPolygon)
-        polygon.AddGeometry(ring)
-        if ct is not None:
-            assert polygon.Transform(ct) == 0
-        feature = ogr.Feature(layer.GetLayerDefn())
-        feature.SetField("name", name)
-        feature.SetField("code", code)
-        feature.SetGeometry(polygon)
-        layer.CreateFeature(feature)
-    ds = None
-    return str(path)
-
-
-def _expected_vector(predicted, polygons, field):
-    """The reference raster the polygons make, by construction: a pixel takes a box's
-    class when its centre is inside the box."""
-    reference = np.zeros_like(predicted, dtype=int)
-    centre_rows = np.arange(predicted.shape[0])[:, None] + 0.5
-    centre_cols = np.arange(predicted.shape[1])[None, :] + 0.5
-    for (r0, r1, c0, c1), name, code in polygons:
-        value = {"name": {"water": 1, "roofs": 3, "asphalt": 4}.get(name.lower(), 0),
-                 "code": code}[field]
-        inside = (centre_rows > r0) & (centre_rows < r1) & (centre_cols > c0) & (centre_cols < c1)
-        reference[inside] = value if value <= 4 else 0
-    return reference
-
-
 @pytest.mark.parametrize("field", ["name", "code"])
 @pytest.mark.parametrize("epsg", [32633, 4326])
 def test_vector_reference_rasterised_on_known_layout(tmp_path, field, epsg):
-    predicted = _predicted()
-    inp = _class_raster(tmp_path / "in.tif", predicted)
-    gpkg = _write_polygons(tmp_path / "ref.gpkg", POLYGONS, epsg,
+    predicted = predicted_labels()
+    inp = class_raster(tmp_path / "in.tif", predicted)
+    gpkg = write_polygons(tmp_path / "ref.gpkg", POLYGONS, epsg,
                            transform_to=epsg if epsg != 32633 else None)
     result = accuracy.run(inp, gpkg, class_field=field)
-    reference = _expected_vector(predicted, POLYGONS, field)
-    _check(result, _sklearn(reference, predicted, 4))
+    reference = expected_vector(predicted, POLYGONS, field)
+    _check(result, sklearn_expected(reference, predicted, 4))
     # By construction: the first box covers 17 rows × cols 1-7 (5 of class 1, 2 of class 2),
     # 4 × 3 pixels of it unclassified; the second 5 rows × cols 10-19.
     assert result.confusion[0].tolist() == [17 * 5 - 12, 17 * 2, 0, 0, 12]
@@ -210,11 +106,11 @@ def test_vector_reference_rasterised_on_known_layout(tmp_path, field, epsg):
 def test_vector_overlaps_holes_and_layer_source(tmp_path):
     """The later polygon wins where two overlap; a text field holding a whole number is a
     code; a QGIS-style 'path|layername=' source."""
-    predicted = _predicted()
-    inp = _class_raster(tmp_path / "in.tif", predicted)
+    predicted = predicted_labels()
+    inp = class_raster(tmp_path / "in.tif", predicted)
     polygons = [((0, 10, 0, 12), "trees", 2), ((5, 10, 6, 12), " 4 ", 0)]
-    gpkg = _write_polygons(tmp_path / "ref.gpkg", polygons, layer_name="fields")
-    _write_polygons(tmp_path / "ref.gpkg", [], layer_name="other")  # second layer
+    gpkg = write_polygons(tmp_path / "ref.gpkg", polygons, layer_name="fields")
+    write_polygons(tmp_path / "ref.gpkg", [], layer_name="other")  # second layer
     with pytest.raises(UserInputError, match="^REFERENCE: .* holds several layers"):
         accuracy.run(inp, gpkg, class_field="name")
     # The same friendly errors whether GDAL's exceptions are on or off (make test runs both).
@@ -227,7 +123,7 @@ def test_vector_overlaps_holes_and_layer_source(tmp_path):
     reference = np.zeros((ROWS, COLS), int)
     reference[0:10, 0:12] = 2
     reference[5:10, 6:12] = 4
-    _check(result, _sklearn(reference, predicted, 4))
+    _check(result, sklearn_expected(reference, predicted, 4))
 
 
 def test_class_names_mapping(tmp_path):
@@ -235,14 +131,14 @@ def test_class_names_mapping(tmp_path):
     rng = np.random.default_rng(3)
     predicted = rng.integers(0, 5, (ROWS, COLS)).astype("uint8")
     truth = rng.integers(0, 5, (ROWS, COLS))
-    inp = _class_raster(tmp_path / "in.tif", predicted)
-    ref = _class_raster(tmp_path / "ref.tif", (truth * 10).astype("uint8"), None)
+    inp = class_raster(tmp_path / "in.tif", predicted)
+    ref = class_raster(tmp_path / "ref.tif", (truth * 10).astype("uint8"), None)
     with pytest.raises(UserInputError, match="^REFERENCE: none of the reference values "
                                              r"\(10, 20, 30, 40\) matches.*CLASS_NAMES"):
         accuracy.run(inp, ref)
     result = accuracy.run(inp, ref, class_names="10 = WATER; 20=2\n30=roofs; 99=trees")
     reference = np.where(truth == 4, 0, truth)
-    _check(result, _sklearn(reference, predicted, 4))
+    _check(result, sklearn_expected(reference, predicted, 4))
     assert any("'99'" in w for w in result.warnings)  # listed but absent
     assert any("'40'" in w and f"({(truth == 4).sum()} px)" in w for w in result.warnings)
     # Several reference values may make one class.
@@ -253,17 +149,17 @@ def test_class_names_mapping(tmp_path):
 def test_raster_reference_names_and_text_field_codes(tmp_path):
     """A reference raster's own category names may be used in CLASS_NAMES; codes that it
     names differently from INPUT are matched by code, with a warning."""
-    predicted = _predicted()
-    inp = _class_raster(tmp_path / "in.tif", predicted)
+    predicted = predicted_labels()
+    inp = class_raster(tmp_path / "in.tif", predicted)
     truth = np.zeros((ROWS, COLS), "uint8")
     truth[:10] = 1
     truth[10:] = 2
-    ref = _class_raster(tmp_path / "ref.tif", truth, ["Trees", "Water"])
+    ref = class_raster(tmp_path / "ref.tif", truth, ["Trees", "Water"])
     result = accuracy.run(inp, ref)
     assert any("name some codes differently" in w for w in result.warnings)
-    _check(result, _sklearn(truth.astype(int), predicted, 4))
+    _check(result, sklearn_expected(truth.astype(int), predicted, 4))
     swapped = accuracy.run(inp, ref, class_names="trees=trees; water=water")
-    _check(swapped, _sklearn(np.where(truth == 1, 2, 1) * (truth > 0), predicted, 4))
+    _check(swapped, sklearn_expected(np.where(truth == 1, 2, 1) * (truth > 0), predicted, 4))
 
 
 # ------------------------------------------------------------------------ raster reference
@@ -279,11 +175,11 @@ def test_raster_reference_on_another_grid_and_crs(tmp_path):
                              "+datum=WGS84 +units=m +no_defs")
     # The reference starts 2 coarse pixels (10 m) west of and 1 (5 m) north of INPUT.
     transform = Affine(5.0, 0, TRANSFORM.c + 1000 - 10, 0, -5.0, TRANSFORM.f + 5)
-    inp = _class_raster(tmp_path / "in.tif", predicted)
-    ref = _class_raster(tmp_path / "ref.tif", coarse, None, transform=transform, crs=shifted)
+    inp = class_raster(tmp_path / "in.tif", predicted)
+    ref = class_raster(tmp_path / "ref.tif", coarse, None, transform=transform, crs=shifted)
     result = accuracy.run(inp, ref)
     reference = np.kron(coarse[1:, 2:], np.ones((2, 2), int))[:ROWS, :COLS]
-    _check(result, _sklearn(reference, predicted, 4))
+    _check(result, sklearn_expected(reference, predicted, 4))
 
 
 def test_raster_reference_in_geographic_crs(tmp_path):
@@ -291,20 +187,20 @@ def test_raster_reference_in_geographic_crs(tmp_path):
     nearest neighbour: reprojected back onto INPUT's grid, it gives the fields' numbers."""
     from rasterio.warp import Resampling, calculate_default_transform, reproject
 
-    predicted = _predicted()
+    predicted = predicted_labels()
     truth = np.zeros((ROWS, COLS), "uint8")
     truth[2:18, 3:21] = np.repeat(np.arange(1, 5), COLS // 4)[None, 3:21]
-    inp = _class_raster(tmp_path / "in.tif", predicted)
+    inp = class_raster(tmp_path / "in.tif", predicted)
     bounds = rasterio.transform.array_bounds(ROWS, COLS, TRANSFORM)
     dst_transform, width, height = calculate_default_transform(
         CRS_UTM, "EPSG:4326", COLS * 4, ROWS * 4, *bounds)
     wgs = np.zeros((height, width), "uint8")
     reproject(truth, wgs, src_transform=TRANSFORM, src_crs=CRS_UTM,
               dst_transform=dst_transform, dst_crs="EPSG:4326", resampling=Resampling.nearest)
-    ref = _class_raster(tmp_path / "ref.tif", wgs, None, transform=dst_transform,
+    ref = class_raster(tmp_path / "ref.tif", wgs, None, transform=dst_transform,
                         crs=CRS.from_epsg(4326))
     result = accuracy.run(inp, ref)
-    expected = _sklearn(truth.astype(int), predicted, 4)
+    expected = sklearn_expected(truth.astype(int), predicted, 4)
     # Two nearest-neighbour resamplings: a pixel on a field edge might move (none did with
     # GDAL 3.10); allow four.
     moved = np.abs(result.confusion - expected["confusion"]).sum() / 2
@@ -316,10 +212,10 @@ def test_raster_reference_in_geographic_crs(tmp_path):
 # ----------------------------------------------------------------------------- outputs
 
 def test_reports(tmp_path):
-    predicted = _predicted()
-    inp = _class_raster(tmp_path / "in.tif", predicted, ["water", "trees <&>", "roofs",
+    predicted = predicted_labels()
+    inp = class_raster(tmp_path / "in.tif", predicted, ["water", "trees <&>", "roofs",
                                                          "asphalt"])
-    gpkg = _write_polygons(tmp_path / "ref.gpkg", POLYGONS[:3])  # no asphalt
+    gpkg = write_polygons(tmp_path / "ref.gpkg", POLYGONS[:3])  # no asphalt
     html_path, json_path = str(tmp_path / "report.html"), str(tmp_path / "report.json")
     result = accuracy.run(inp, gpkg, html_path, json_path, class_field="name")
     data = json.loads(open(json_path, encoding="utf-8").read())
@@ -344,12 +240,12 @@ def test_reports(tmp_path):
 
 @pytest.fixture
 def scene(tmp_path):
-    predicted = _predicted()
+    predicted = predicted_labels()
     return {
         "dir": tmp_path,
-        "input": _class_raster(tmp_path / "in.tif", predicted),
-        "reference": _class_raster(tmp_path / "ref.tif", predicted.copy(), None),
-        "gpkg": _write_polygons(tmp_path / "ref.gpkg", POLYGONS),
+        "input": class_raster(tmp_path / "in.tif", predicted),
+        "reference": class_raster(tmp_path / "ref.tif", predicted.copy(), None),
+        "gpkg": write_polygons(tmp_path / "ref.gpkg", POLYGONS),
         "html": str(tmp_path / "out.html"),
         "json": str(tmp_path / "out.json"),
     }
@@ -357,15 +253,15 @@ def scene(tmp_path):
 
 def _far_raster(path):
     far = Affine(2.5, 0, TRANSFORM.c + 50_000, 0, -2.5, TRANSFORM.f)
-    return _class_raster(path, _predicted(), None, transform=far)
+    return class_raster(path, predicted_labels(), None, transform=far)
 
 
 def _bad_cases(s):
     d = s["dir"]
-    empty_gpkg = _write_polygons(d / "empty.gpkg", [])
-    far_gpkg = _write_polygons(d / "far.gpkg", [((1, 5, 1000, 1010), "water", 1)])
-    zeros = _class_raster(d / "zeros.tif", np.zeros((ROWS, COLS), "uint8"), None)
-    codes = _class_raster(d / "codes.tif", np.full((ROWS, COLS), 7, "uint8"), None)
+    empty_gpkg = write_polygons(d / "empty.gpkg", [])
+    far_gpkg = write_polygons(d / "far.gpkg", [((1, 5, 1000, 1010), "water", 1)])
+    zeros = class_raster(d / "zeros.tif", np.zeros((ROWS, COLS), "uint8"), None)
+    codes = class_raster(d / "codes.tif", np.full((ROWS, COLS), 7, "uint8"), None)
     return [
         ({"reference_path": _far_raster(d / "far.tif")}, "^REFERENCE does not overlap INPUT"),
         ({"reference_path": far_gpkg, "class_field": "name"},
@@ -432,48 +328,3 @@ def test_cancel_leaves_no_file(scene):
         accuracy.run(scene["input"], scene["reference"], scene["html"],
                      progress=Progress(cancelled=lambda: True))
     assert not os.path.exists(scene["html"])
-
-
-# -------------------------------------------------------------------------- Processing
-
-def test_processing_algorithm(provider, tmp_path):
-    import processing
-    from qgis.core import QgsApplication, QgsProcessingException
-
-    alg = QgsApplication.processingRegistry().algorithmById("special:accuracy")
-    assert [p.name() for p in alg.parameterDefinitions()] == [
-        "INPUT", "REFERENCE", "CLASS_FIELD", "CLASS_NAMES", "OUTPUT_HTML", "OUTPUT_JSON"]
-    assert {"OA", "AA", "KAPPA", "OUTPUT_HTML", "OUTPUT_JSON"} <= {
-        o.name() for o in alg.outputDefinitions()}
-    help_text = alg.shortHelpString()
-    for name in ("INPUT", "REFERENCE", "CLASS_FIELD", "CLASS_NAMES", "OUTPUT_HTML",
-                 "OUTPUT_JSON", "unclassified"):
-        assert name in help_text
-
-    predicted = _predicted()
-    inp = _class_raster(tmp_path / "in.tif", predicted)
-    gpkg = _write_polygons(tmp_path / "ref.gpkg", POLYGONS)
-    html_path, json_path = str(tmp_path / "r.html"), str(tmp_path / "r.json")
-    result = processing.run("special:accuracy", {
-        "INPUT": inp, "REFERENCE": gpkg, "CLASS_FIELD": "name", "CLASS_NAMES": "",
-        "OUTPUT_HTML": html_path, "OUTPUT_JSON": json_path})
-    expected = _sklearn(_expected_vector(predicted, POLYGONS, "name"), predicted, 4)
-    assert result["OA"] == pytest.approx(expected["OA"])
-    assert result["AA"] == pytest.approx(expected["AA"])
-    assert result["KAPPA"] == pytest.approx(expected["KAPPA"])
-    assert result["OUTPUT_HTML"] == html_path and result["OUTPUT_JSON"] == json_path
-    data = json.loads(open(json_path).read())
-    assert data["OA"] == pytest.approx(result["OA"]) and data["class_field"] == "name"
-    assert f"{100 * result['OA']:.1f} %" in open(html_path).read()
-
-    ref = _class_raster(tmp_path / "ref.tif", (predicted % 4 + 1).astype("uint8"), None)
-    raster = processing.run("special:accuracy", {
-        "INPUT": inp, "REFERENCE": ref, "OUTPUT_HTML": str(tmp_path / "r2.html")})
-    assert raster["OA"] == pytest.approx(
-        _sklearn((predicted % 4 + 1).astype(int), predicted, 4)["OA"])
-    assert "OUTPUT_JSON" not in raster
-
-    with pytest.raises(QgsProcessingException, match="CLASS_FIELD"):
-        processing.run("special:accuracy", {"INPUT": inp, "REFERENCE": gpkg,
-                                            "OUTPUT_HTML": str(tmp_path / "r3.html")})
-    assert not os.path.exists(tmp_path / "r3.html")
