@@ -45,8 +45,11 @@ _LAYERS = ("core", "processing", "integration")
 def pytest_collection_modifyitems(config, items):
     # Each test's layer is its folder (tests/core, tests/processing, tests/integration);
     # files still at the top of tests/ are processing tests.
+    # A test that runs qgis_process is an integration test wherever it sits.
     for item in items:
         folder = item.path.parent.name
+        if _OTHER_PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            folder = "integration"
         item.add_marker(folder if folder in _LAYERS else "processing")
     if config.getoption("--gdal-exceptions") != "on":
         return
