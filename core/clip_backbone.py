@@ -14,14 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 if TYPE_CHECKING:
     import torch
 
-from . import device as _device
-from .device import (  # noqa: F401 (re-exported: moved to core/device.py)
-    ENV_THREADS,
-    _hide_triton,
-    apply_threads,
-    describe_device,
-    resolve_device,
-)
+from .device import resolve_device
 from .errors import UserInputError
 from .memory import release_freed_memory
 from .progress import Progress, as_progress
@@ -60,12 +53,6 @@ class ClipBackbone:
 
 _loaded: OrderedDict[tuple, ClipBackbone] = OrderedDict()
 
-
-def __getattr__(name: str):
-    # ``_default_threads`` lives in core/device.py; read it there (tests inspect it here).
-    if name == "_default_threads":
-        return _device._default_threads
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _register_configs() -> None:

@@ -56,7 +56,6 @@ def hide_triton() -> None:
         sys.modules["triton"] = None  # type: ignore[assignment]  # `import triton` now fails
 
 
-_hide_triton = hide_triton  # the name clip_backbone used
 
 
 def resolve_device(device: str = "auto", threads: Optional[int] = None):

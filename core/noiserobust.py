@@ -22,7 +22,7 @@ from .progress import Progress, as_progress
 from .stage2.algorithm import StageIIResult, apply_model, run
 from .stage2.classifier import NoiseRobustClassifier
 from .stage2.data import _STATS_SAMPLES, Chip, _subsample, band_stats, gather_spectra, pixel_index
-from .stage2.predict import MODEL_EXTENSION, _write_prediction, check_outputs, write_prediction
+from .stage2.predict import MODEL_EXTENSION, check_outputs, write_prediction
 from .stage2.rasters import (
     _CONFIDENCE_BINS,
     CHIP,

@@ -143,7 +143,7 @@ _threads_set_by_us = [False]
 
 def run_core(feedback: QgsProcessingFeedback, func: Callable[..., T], *args, **kwargs) -> T:
     """Call ``func(*args, progress=..., **kwargs)``; user errors become Processing errors."""
-    from ..core.clip_backbone import ENV_THREADS
+    from ..core.device import ENV_THREADS
 
     # Core applies the setting on the thread that runs the algorithm. Setting 0 after an
     # earlier value takes ours back (a value from the user's shell stays).

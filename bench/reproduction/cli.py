@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from special_qgis.core import classes as classes_mod
 from special_qgis.core import clip_backbone, noiserobust, pseudolabel
+from special_qgis.core.device import resolve_device
 from special_qgis.core.errors import Cancelled, UserInputError
 from special_qgis.core.progress import Progress
 
@@ -54,7 +55,7 @@ def run(args) -> int:
     n_classes = len(classes)
     scales = pseudolabel.parse_scales(args.scales, "--scales")
     schedule = make_schedule(args)
-    device = clip_backbone.resolve_device(args.device)
+    device = resolve_device(args.device)
     clip_backbone.check_model_name(args.model)
     if clip_backbone.is_checkpoint_path(args.pretrained) and not os.path.isfile(
             args.pretrained):

@@ -7,7 +7,7 @@ from dataclasses import fields
 
 from . import Param
 
-DEVICES = ("auto", "cpu", "cuda")  # core.clip_backbone.resolve_device's values
+DEVICES = ("auto", "cpu", "cuda")  # core.device.resolve_device's values
 DEFAULT_DEVICE = "auto"
 
 

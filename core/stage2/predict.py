@@ -65,7 +65,6 @@ def write_prediction(model: StageIIModel, reader: CubeReader, src, device, outpu
             writer(temp)
 
 
-_write_prediction = write_prediction  # the name it had in core/noiserobust.py
 
 
 def predict_array(model: StageIIModel, cube: np.ndarray, invalid: np.ndarray, device,

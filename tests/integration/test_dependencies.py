@@ -129,7 +129,7 @@ def test_training_never_loads_triton():
     installed; that crashed desktop QGIS (Mesa's libLLVM is loaded there). The plugin's
     torch stages hide Triton from PyTorch."""
     script = (
-        "from special_qgis.core.clip_backbone import resolve_device\n"
+        "from special_qgis.core.device import resolve_device\n"
         "resolve_device('cpu')\n"
         "import torch\n"
         "net = torch.nn.Linear(3, 2)\n"

@@ -78,10 +78,10 @@ def test_threads_setting_back_to_zero_restores_pytorchs_default(settings, tmp_pa
     import processing
     import torch
 
-    from special_qgis.core import clip_backbone
+    from special_qgis.core import device
 
-    clip_backbone.apply_threads()  # records PyTorch's own count if nothing did yet
-    default = clip_backbone._default_threads
+    device.apply_threads()  # records PyTorch's own count if nothing did yet
+    default = device._default_threads
     src = write_gtiff(str(tmp_path / "rgb.tif"), np.random.default_rng(0).random(
         (3, 32, 32)).astype("float32"))
 
