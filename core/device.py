@@ -14,6 +14,8 @@ from .errors import UserInputError
 # CPU threads for PyTorch (the plugin's setting, or a user's shell); unset or 0 = PyTorch's
 # own default (all cores). The fallback when no thread count is passed explicitly.
 ENV_THREADS = "SPECIAL_QGIS_THREADS"
+# What DEVICE may say ('cuda:N' is taken too); the Processing parameter's options.
+DEVICES = ("auto", "cpu", "cuda")
 
 _default_threads: Optional[int] = None  # PyTorch's own count, before we changed it
 
@@ -78,7 +80,7 @@ def resolve_device(device: str = "auto", threads: Optional[int] = None):
                 "Use DEVICE=auto (GPU when there is one) or DEVICE=cpu."
             )
         return torch.device(key)
-    raise UserInputError(f"DEVICE: '{device}' is not one of auto, cpu, cuda.")
+    raise UserInputError(f"DEVICE: '{device}' is not one of {', '.join(DEVICES)}.")
 
 
 def describe_device(device) -> str:

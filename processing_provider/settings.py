@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from ..core.device import DEVICES as _DEVICES
 from ..core.spec.shared import DEFAULT_DEVICE
-from ..core.spec.shared import DEVICES as _DEVICES
 
 CACHE_SETTING = "SPECIAL_CLIP_CACHE"
 DEVICE_SETTING = "SPECIAL_DEFAULT_DEVICE"
 THREADS_SETTING = "SPECIAL_CPU_THREADS"
-DEVICES = list(_DEVICES)  # the DEVICE parameter's options (core.spec)
+DEVICES = list(_DEVICES)  # the DEVICE parameter's options
 
 
 def register_settings(provider_name: str, provider_icon) -> None:

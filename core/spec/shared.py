@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+from ..device import DEVICES
 from . import Param
 
-DEVICES = ("auto", "cpu", "cuda")  # core.device.resolve_device's values
 DEFAULT_DEVICE = "auto"
 
 
