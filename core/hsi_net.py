@@ -18,6 +18,7 @@ import numpy as np
 
 from . import raster_io
 from .errors import UserInputError
+from .final_map import PRIOR_MODES, FinalMap
 from .version import software_version
 
 if TYPE_CHECKING:
@@ -208,6 +209,10 @@ class StageIIModel:
     # files from before bad bands were left out (every band used).
     bands_used: Optional[np.ndarray] = None
     source_bands: Optional[int] = None
+    # How the final map is made from the network's probabilities (class priors,
+    # smoothing): a final_map.FinalMap; None in files from before 0.6 (equal priors, no
+    # smoothing, as those versions made their maps).
+    final: Optional[FinalMap] = None
 
     @property
     def bands(self) -> int:
@@ -242,6 +247,12 @@ class StageIIModel:
             "prior_bias": _tensor_or_none(self.prior_bias),
             "bands_used": _tensor_or_none(self.bands_used),
             "source_bands": None if self.source_bands is None else int(self.source_bands),
+            "final_map": None if self.final is None else {
+                "class_priors": self.final.class_priors,
+                "smoothing_radius": int(self.final.smoothing_radius),
+                "smoothing_eps": float(self.final.smoothing_eps),
+                "guide_weight": _tensor_or_none(self.final.guide_weight),
+                "guide_bias": _tensor_or_none(self.final.guide_bias)},
         }
         torch.save(state, path)
 
@@ -280,6 +291,16 @@ class StageIIModel:
                 model.source_bands = int(state["source_bands"])
                 if model.bands_used.shape != (model.bands,):
                     raise ValueError("bands_used shape")
+            final = state.get("final_map")
+            if final is not None:
+                model.final = FinalMap(
+                    str(final["class_priors"]), int(final["smoothing_radius"]),
+                    float(final["smoothing_eps"]), _array_or_none(final["guide_weight"]),
+                    _array_or_none(final["guide_bias"]))
+                if (model.final.class_priors not in PRIOR_MODES
+                        or (model.final.guide_weight is not None
+                            and model.final.guide_weight.shape != (3, model.bands))):
+                    raise ValueError("final map")
             if prior_w is not None and (prior_w.shape != (model.classes, model.bands)
                                         or prior_b is None or prior_b.shape != (model.classes,)):
                 raise ValueError("prior shape")

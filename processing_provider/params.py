@@ -174,8 +174,8 @@ def schedule_from(alg, parameters, context):
 
     spec = alg.spec()
     values = {}
+    readers = {"int": alg.parameterAsInt, "float": alg.parameterAsDouble,
+               "enum": alg.parameterAsEnumString}
     for name, field_name in SCHEDULE_FIELDS.items():
-        read = (alg.parameterAsInt if spec.param(name).kind == "int"
-                else alg.parameterAsDouble)
-        values[field_name] = read(parameters, name, context)
+        values[field_name] = readers[spec.param(name).kind](parameters, name, context)
     return noiserobust.Schedule(**values)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 from ..device import DEVICES
+from ..final_map import PRIOR_MODES
 from . import Param
 
 DEFAULT_DEVICE = "auto"
@@ -162,6 +163,8 @@ SCHEDULE_FIELDS = {
     "LEARNING_RATE": "learning_rate",
     "SEED": "seed",
     "SPECTRAL_PRIOR": "spectral_prior",
+    "CLASS_PRIORS": "class_priors",
+    "SMOOTHING_RADIUS": "smoothing_radius",
 }
 
 
@@ -199,7 +202,30 @@ def schedule_help() -> str:
         "so that its median margin is this many times the network's. The network alone "
         "decides some contested fields differently from one seed to the next; the per-pixel "
         "spectral model cannot memorise a field and steadies those decisions. 0 = the network "
-        "alone.\n" + DEVICE_HELP
+        "alone.\n" + final_map_help() + DEVICE_HELP
+    )
+
+
+def final_map_help() -> str:
+    d = schedule_defaults()
+    return (
+        "<b>What the final map assumes.</b> The network learns from balanced samples (the "
+        "same number of pixels per class), so its probabilities assume every class is "
+        "equally common. "
+        f"<b>Class priors</b> ({d['CLASS_PRIORS']}): <i>scene</i> estimates how common each "
+        "class is in the scene being classified, from the network's own probabilities (no "
+        "labels: the EM re-estimation of Saerens et al. 2002), and weights the "
+        "probabilities by it, so that rare classes no longer take pixels of common ones; "
+        "<i>equal</i> keeps the balanced training's equal priors (the map of 0.5), which "
+        "favours rare classes.\n"
+        f"<b>Smoothing radius</b> ({d['SMOOTHING_RADIUS']} px): the class probabilities are "
+        "averaged over (2·radius + 1)² pixels with an edge-aware (guided) filter that follows "
+        "the scene's first three principal components, so that it smooths inside fields "
+        "and buildings but not across their borders. 0 = no smoothing: every pixel is "
+        "decided by the network alone (a road one pixel wide may be smoothed away at "
+        "radius 2 or more).\n"
+        "The model file records both, and special:applymodel makes its map the same way "
+        "(with the priors estimated on the scene it classifies).\n"
     )
 
 
@@ -229,6 +255,15 @@ def schedule_params(advanced_names=()) -> list:
               default=d["SPECTRAL_PRIOR"], minimum=0.0, optional=True, advanced=True,
               help="Weight of the spectral model added to the network's scores; 0 = the "
                    "network alone."),
+        Param("CLASS_PRIORS", "enum", "Class priors of the final map",
+              default=d["CLASS_PRIORS"], options=PRIOR_MODES, optional=True, advanced=True,
+              help="scene: estimated on the scene from the network's probabilities; "
+                   "equal: every class equally likely (the map of 0.5)."),
+        Param("SMOOTHING_RADIUS", "int", "Smoothing radius of the final map (px, 0 = off)",
+              default=d["SMOOTHING_RADIUS"], minimum=0, maximum=10, optional=True,
+              advanced=True,
+              help="Edge-aware smoothing of the class probabilities over (2·radius + 1)² "
+                   "pixels; 0 = none."),
     ]
     return params
 

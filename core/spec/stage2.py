@@ -62,7 +62,11 @@ def applymodel() -> AlgorithmSpec:
         "number (then the band count must be the same). "
         "Bands are standardised with the statistics of the scene the model was trained "
         "on, so apply it to data in the same units (radiance or reflectance, same "
-        "scaling).\n\n" + INPUT_HELP + BAD_BANDS_HELP + DEVICE_HELP +
+        "scaling). The map is finished as the model file records (CLASS_PRIORS and "
+        "SMOOTHING_RADIUS of the run that trained it): with 'scene' priors, the class "
+        "priors are estimated on the scene being classified; files from before 0.6 make "
+        "their map with equal priors and no smoothing, as they did.\n\n" + INPUT_HELP
+        + BAD_BANDS_HELP + DEVICE_HELP +
         "\n<b>Outputs</b>: classes with the model's class names and colours, and the "
         "confidence (best minus second-best probability), on the input's grid; nodata "
         "pixels stay nodata.",

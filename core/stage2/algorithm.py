@@ -70,11 +70,10 @@ def run(inputs: Inputs, output: str, output_confidence: str,
         model = StageIIModel(trainer.network.cpu(), stats, summary.class_names,
                              summary.colours, src.good_wavelengths,
                              schedule.width,
-                             {"epochs": schedule.epochs, "seed": schedule.seed,
-                              "spectral_prior": schedule.spectral_prior,
+                             {**schedule.model_info(),
                               "trained_on": os.path.basename(inputs.input_path)},
                              prior_weight, prior_bias, bands_used=src.good,
-                             source_bands=src.count)
+                             source_bands=src.count, final=trainer.final)
         extra = [(output_model, model.save)] if output_model else []
         write_prediction(model, reader, src, torch_device, output, output_confidence,
                          schedule.predict_tile, progress.sub(0.85, 1.0), extra)

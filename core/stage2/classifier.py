@@ -128,10 +128,9 @@ class NoiseRobustClassifier:
         self.model_ = StageIIModel(
             trainer.network.cpu(), stats, names[:n_classes],
             [(int(c[0]), int(c[1]), int(c[2])) for c in rgb[:n_classes]], wavelengths,
-            schedule.width, {"epochs": schedule.epochs, "seed": schedule.seed,
-                             "spectral_prior": schedule.spectral_prior,
-                             "trained_on": "array"},
-            prior_weight, prior_bias, bands_used=np.arange(bands), source_bands=bands)
+            schedule.width, {**schedule.model_info(), "trained_on": "array"},
+            prior_weight, prior_bias, bands_used=np.arange(bands), source_bands=bands,
+            final=trainer.final)
         self.history_ = trainer.history
         return self
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UserInputError
+from ..final_map import PRIOR_MODES, FinalMap
 from ..hsi_net import DEFAULT_PREDICT_TILE, DEFAULT_WIDTH
 
 _GMM_SAMPLES = 20_000
@@ -50,6 +51,11 @@ class Schedule:
     # spectral model that cannot memorise a field, steadies it (README, "Stage II
     # quality"). 0 = the network alone.
     spectral_prior: float = 1.0
+    # The final map (core/final_map.py): "scene" = class priors estimated on the scene
+    # (EM on the network's posteriors), "equal" = the balanced training's equal priors;
+    # and the guided filter's radius over the class probabilities (0 = no smoothing).
+    class_priors: str = "scene"
+    smoothing_radius: int = 1
     seed: int = 0
     crop: int = 128
     crops_per_iteration: int = 4
@@ -85,7 +91,25 @@ class Schedule:
         if not (self.spectral_prior >= 0 and math.isfinite(self.spectral_prior)):
             raise UserInputError(
                 f"The spectral prior's weight must be 0 or more (it is {self.spectral_prior:g}).")
+        if self.class_priors not in PRIOR_MODES:
+            raise UserInputError(
+                f"CLASS_PRIORS must be one of {', '.join(PRIOR_MODES)} (it is "
+                f"'{self.class_priors}').")
+        if self.smoothing_radius < 0:
+            raise UserInputError(
+                f"SMOOTHING_RADIUS cannot be negative ({self.smoothing_radius}); 0 = no "
+                f"smoothing.")
         return self
+
+    def model_info(self) -> dict:
+        """What a model file records of the schedule that trained it."""
+        return {"epochs": self.epochs, "seed": self.seed,
+                "spectral_prior": self.spectral_prior, "class_priors": self.class_priors,
+                "smoothing_radius": self.smoothing_radius}
+
+    def final_map(self):
+        """The :class:`~..final_map.FinalMap` settings of these fields (no guide yet)."""
+        return FinalMap(self.class_priors, self.smoothing_radius)
 
 
 def research_switch(schedule: Schedule, name: str, default: bool = False) -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import classes as classes_mod
 from ..errors import UserInputError
+from ..final_map import FinalMap, fit_guide
 from ..hsi_net import BandStats, build_network, predict_tiles
 from ..progress import Progress
 from .data import Chip, _subsample, band_stats, gather_spectra, pixel_index
@@ -72,6 +73,7 @@ class Trainer:
             self.optimiser, T_max=total,
             eta_min=schedule.learning_rate * schedule.final_learning_rate_ratio)
         self.pca = self._fit_pca()
+        self.final: Optional[FinalMap] = None  # set by fit_chips once trained
         self.history: list[dict] = []
         self.average: Any = None  # the AveragedModel of the robust phase
         self.plain = _plain_cross_entropy(schedule)
@@ -262,6 +264,17 @@ class Trainer:
                  * np.median(classes_mod.bvsb(np.concatenate(logits), axis=1)) / prior_margin)
         return weight * scale, bias * scale
 
+    def final_map(self) -> FinalMap:
+        """The final map's settings, with the smoothing's guide: the first principal
+        components of the training pixels (a regular subsample: no random draw, which
+        would change the spectral prior's)."""
+        final = self.s.final_map()
+        where = pixel_index(self.chips, [c.eligible for c in self.chips])
+        where = where[::max(1, len(where) // _PCA_SAMPLES)]
+        final.guide_weight, final.guide_bias = fit_guide(
+            self.pca.components_, self.pca.mean_, self._features(where))
+        return final
+
     def train(self, progress: Progress, on_epoch=None) -> None:
         s = self.s
         steps = s.epochs * s.iterations
@@ -310,5 +323,6 @@ def fit_chips(chips: list[Chip], n_classes: int, schedule: Schedule, device,
     if schedule.spectral_prior > 0 and not trainer.plain:
         progress.update(0.84, "stage II: fitting the spectral prior")
         prior = trainer.spectral_prior()
+    trainer.final = trainer.final_map()
     del trainer.chips
     return trainer, stats, prior

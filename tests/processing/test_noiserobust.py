@@ -100,8 +100,9 @@ def test_no_ground_truth_parameter_and_reference_files_change_nothing(provider, 
     alg = QgsApplication.processingRegistry().algorithmById("special:noiserobust")
     names = {p.name() for p in alg.parameterDefinitions()}
     assert names == {"INPUT", "LABELS", "CONFIDENCE", "EPOCHS", "WARMUP_EPOCHS", "ITERATIONS",
-                     "SAMPLES_PER_CLASS", "LEARNING_RATE", "SEED", "SPECTRAL_PRIOR", "DEVICE",
-                     "MASK", "BAD_BANDS", "OUTPUT", "OUTPUT_CONFIDENCE", "OUTPUT_MODEL"}
+                     "SAMPLES_PER_CLASS", "LEARNING_RATE", "SEED", "SPECTRAL_PRIOR",
+                     "CLASS_PRIORS", "SMOOTHING_RADIUS", "DEVICE", "MASK", "BAD_BANDS",
+                     "OUTPUT", "OUTPUT_CONFIDENCE", "OUTPUT_MODEL"}
     plain, with_truth = tmp_path / "plain", tmp_path / "truth"
     plain.mkdir()
     scene = write_labelled_scene(str(plain), rows=48, cols=48, bands=10)
@@ -302,8 +303,10 @@ def test_spectral_prior_is_scaled_to_the_networks_margin(tmp_path, ratio):
     from special_qgis.core.hsi_net import StageIIModel
 
     scene = write_labelled_scene(str(tmp_path), rows=48, cols=48, bands=10)
-    out, _ = _run(scene, str(tmp_path), noiserobust.Schedule(**{**FAST.__dict__,
-                                                                "spectral_prior": ratio}))
+    # Equal priors and no smoothing: the map is then the argmax of the scores.
+    out, _ = _run(scene, str(tmp_path), noiserobust.Schedule(**{
+        **FAST.__dict__, "spectral_prior": ratio, "class_priors": "equal",
+        "smoothing_radius": 0}))
     model = StageIIModel.load(out["model"])
     assert model.prior_weight.shape == (4, 10) and model.info["spectral_prior"] == ratio
     with rasterio.open(scene["cube"]) as ds:
@@ -328,8 +331,9 @@ def test_spectral_prior_zero_is_the_network_alone(tmp_path):
     from special_qgis.core.hsi_net import StageIIModel
 
     scene = write_labelled_scene(str(tmp_path), rows=40, cols=40, bands=6)
-    out, _ = _run(scene, str(tmp_path), noiserobust.Schedule(**{**FAST.__dict__,
-                                                                "spectral_prior": 0.0}))
+    out, _ = _run(scene, str(tmp_path), noiserobust.Schedule(**{
+        **FAST.__dict__, "spectral_prior": 0.0, "class_priors": "equal",
+        "smoothing_radius": 0}))
     model = StageIIModel.load(out["model"])
     assert model.prior_weight is None and model.predictor() is model.network
     with rasterio.open(scene["cube"]) as ds:
