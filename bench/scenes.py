@@ -550,15 +550,18 @@ def make_cube(rng: np.random.Generator, cls: np.ndarray, obj: np.ndarray, names:
 
 # --------------------------------------------------------------------------- pseudo-labels
 
-def confusion_probabilities(names: list[str], rng: np.random.Generator) -> np.ndarray:
+def confusion_probabilities(names: list[str], rng: np.random.Generator,
+                            means: np.ndarray | None = None) -> np.ndarray:
     """P(wrong label j | true class i), (C, C) with a zero diagonal.
 
     ∝ a_j · exp(−(θ_ij − min_k θ_ik) / τ): θ is the spectral angle between class means, τ
     half the median nearest-class angle, so the most similar classes take most of the
     errors; a_j ~ lognormal(0, 0.5) per scene makes some labels "attract" errors as CLIP's
-    favourite words do.
+    favourite words do. ``means``: (C, bands) class mean spectra; default: the earthlib
+    classes' (:func:`class_means`).
     """
-    means = class_means(tuple(names))
+    if means is None:
+        means = class_means(tuple(names))
     unit = means / np.linalg.norm(means, axis=1, keepdims=True)
     theta = np.arccos(np.clip(unit @ unit.T, -1, 1))
     np.fill_diagonal(theta, np.inf)
@@ -582,7 +585,8 @@ def _groups(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def make_pseudo_labels(rng: np.random.Generator, truth: np.ndarray, names: list[str],
                        error_rate: float = 0.3, boundary_share: float = 0.2,
-                       salt_share: float = 0.05, max_class_error: float = 0.5
+                       salt_share: float = 0.05, max_class_error: float = 0.5,
+                       means: np.ndarray | None = None, cap_touched_only: bool = False
                        ) -> tuple[np.ndarray, np.ndarray]:
     """CLIP-like pseudo-labels (rows, cols) uint8 and confidence (rows, cols) float32.
 
@@ -601,10 +605,16 @@ def make_pseudo_labels(rng: np.random.Generator, truth: np.ndarray, names: list[
        resolutions; one wrong label per true class inside) are relabelled in a random
        order weighted by a per-class error proneness (lognormal(0, 0.6)), each taken
        only if it fits the remaining budget and leaves no class with more than
-       ``max_class_error`` of its pixels wrong (a second pass allows 0.15 more).
+       ``max_class_error`` of its pixels wrong (a second pass allows 0.15 more). With
+       ``cap_touched_only`` only the classes the candidate touches are tested; by default
+       every class is, so once the borders alone have put a class past the limit no
+       candidate is taken in that pass and salt fills the budget (kept for the existing
+       scenes' sake; bench/real_scenes.py, whose rare small roofs melt past the limit,
+       turns it on).
     3. *Salt-and-pepper* (``salt_share``, plus any shortfall): single pixels.
 
-    Wrong labels are drawn from :func:`confusion_probabilities` (similar classes mostly).
+    Wrong labels are drawn from :func:`confusion_probabilities` (similar classes mostly;
+    ``means`` are the class mean spectra it compares, default the earthlib classes').
 
     Confidence (a stand-in for CLIP's best-vs-second-best margin): a level per region,
     Beta(12, 8) (mean 0.6, sd 0.11) for each correct truth region, Beta(7.6, 12.4) (mean
@@ -619,7 +629,7 @@ def make_pseudo_labels(rng: np.random.Generator, truth: np.ndarray, names: list[
     n_cls = len(names)
     n_pix = truth.size
     target = int(round(error_rate * n_pix))
-    cdf = np.cumsum(confusion_probabilities(names, rng), axis=1)
+    cdf = np.cumsum(confusion_probabilities(names, rng, means), axis=1)
     cdf[:, -1] = 1.0
     t_flat = truth.ravel()
     pseudo = t_flat.copy()
@@ -669,6 +679,10 @@ def make_pseudo_labels(rng: np.random.Generator, truth: np.ndarray, names: list[
     remaining = target - int(wrong.sum()) - int(round(salt_share * target))
     class_px = np.bincount(t_flat, minlength=n_cls + 1)
     class_err = np.bincount(t_flat[wrong], minlength=n_cls + 1)
+
+    def touched(add: np.ndarray) -> np.ndarray | bool:
+        return add > 0 if cap_touched_only else True
+
     for limit in (max_class_error, max_class_error + 0.15):
         for li, i, size, _ in cand:
             if remaining < min_size:
@@ -682,7 +696,7 @@ def make_pseudo_labels(rng: np.random.Generator, truth: np.ndarray, names: list[
                 continue
             true = t_flat[px]
             add = np.bincount(true, minlength=n_cls + 1)
-            if np.any(class_err + add > limit * class_px):
+            if np.any(touched(add) & (class_err + add > limit * class_px)):
                 continue
             class_err += add
             present = np.unique(true)
@@ -770,10 +784,13 @@ def error_cluster_fraction(scene: Scene, min_size: int = 50) -> float:
     return float((sizes[lab][wrong] > min_size).mean()) if wrong.any() else 0.0
 
 
-def write_scene(scene: Scene, folder: str | Path) -> dict[str, Path]:
+def write_scene(scene: Scene, folder: str | Path, pixel_size_m: float = PIXEL_SIZE_M,
+                source: str = "bench/scenes.py (synthetic, from earthlib spectra)"
+                ) -> dict[str, Path]:
     """Write cube.tif, pseudo_labels.tif, confidence.tif and truth.tif into ``folder``.
 
-    GeoTIFFs, EPSG:32633, 2.5 m pixels, tiled, deflate. The cube has per-band GDAL
+    GeoTIFFs, EPSG:32633, ``pixel_size_m`` pixels (default 2.5 m), tiled, deflate; the
+    cube's ``source`` tag says where the scene came from. The cube has per-band GDAL
     metadata ``wavelength`` (nm) and ``wavelength_units`` = nm and "… nm" descriptions;
     the class rasters are uint8 with nodata 0, a colour table and category names.
     Returns {"cube", "pseudo_labels", "confidence", "truth"} → path.
@@ -787,7 +804,7 @@ def write_scene(scene: Scene, folder: str | Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     bands, rows, cols = scene.cube.shape
     base = {"driver": "GTiff", "width": cols, "height": rows, "crs": CRS,
-            "transform": from_origin(*ORIGIN_XY, PIXEL_SIZE_M, PIXEL_SIZE_M),
+            "transform": from_origin(*ORIGIN_XY, pixel_size_m, pixel_size_m),
             "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
     paths = {k: folder / f"{k}.tif" for k in ("cube", "pseudo_labels", "confidence", "truth")}
     with rasterio.open(paths["cube"], "w", **base, count=bands, dtype="float32",
@@ -796,8 +813,7 @@ def write_scene(scene: Scene, folder: str | Path) -> dict[str, Path]:
         for i, wl in enumerate(scene.wavelengths_nm, start=1):
             dst.set_band_description(i, f"{wl:.2f} nm")
             dst.update_tags(i, wavelength=f"{wl:.3f}", wavelength_units="nm")
-        dst.update_tags(synthetic_scene_seed=str(scene.seed),
-                        source="bench/scenes.py (synthetic, from earthlib spectra)")
+        dst.update_tags(synthetic_scene_seed=str(scene.seed), source=source)
     with rasterio.open(paths["confidence"], "w", **base, count=1, dtype="float32",
                        predictor=3) as dst:
         dst.write(scene.confidence, 1)
