@@ -27,6 +27,8 @@ class GaussianSoftTargets:
         """``features``: (n, components) PCA scores; ``classes``: (n,) in 0..C-1."""
         dim = features.shape[1]
         present = [c for c in range(self.n_classes) if np.count_nonzero(classes == c) > 1]
+        if len(present) < 2:  # nothing to tell apart (an untrained network's sets)
+            return self
         resid = np.concatenate([x - x.mean(0)
                                 for x in (features[classes == c] for c in present)])
         pooled = resid.T @ resid / max(1, len(resid) - len(present))

@@ -249,3 +249,11 @@ def test_prior_adds_a_linear_term_and_round_trips(tmp_path):
                 "prior_weight": torch.zeros(2, 6, dtype=torch.float64)}, str(tmp_path / "b.pt"))
     with pytest.raises(nr.UserInputError, match="damaged or incomplete"):
         StageIIModel.load(str(tmp_path / "b.pt"))
+
+
+def test_teacher_with_fewer_than_two_classes_is_not_fitted():
+    """An untrained network may put its confident sets in one class (or none): the teacher
+    is then not fitted (no soft targets that epoch) instead of failing."""
+    feats = np.random.default_rng(0).normal(size=(50, 4))
+    assert not nr.GaussianSoftTargets(3).fit(feats, np.zeros(50, int)).fitted
+    assert not nr.GaussianSoftTargets(3).fit(feats[:0], np.zeros(0, int)).fitted
