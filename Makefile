@@ -92,9 +92,11 @@ clean:
 
 # Benchmarks (minutes on a 2-core CPU): pseudo-RGB throughput and memory, stage I speed
 # against the matmul rate and memory, stage II seconds per epoch and memory. On a GPU:
-# $(PY) bench/bench_stage1.py --device cuda. Stage II's accuracy on five seeded scenes
-# (about 45 minutes on 2 cores): make bench-quality; the same with the networks trained
-# with SEED = scene seed + N: make bench-quality TRAIN_SEED_OFFSET=N. The whole pipeline on a
+# $(PY) bench/bench_stage1.py --device cuda. Stage II's accuracy on five seeded
+# scenes, each trained with three SEEDs (about an hour on 2 cores per bench): make
+# bench-quality SCENES=real (real EnMAP spectra, real class shares) or SCENES=synthetic
+# (earthlib spectra, ten classes of similar size); the real bench needs
+# ../shared/data/enmap_berlin or SPECIAL_BERLIN_DATA. The whole pipeline on a
 # product-sized scene of each layout (seconds per stage, peak memory; about an hour on 2 cores):
 # make bench-products [PRODUCTS=enmap,emit] [SCALE=0.5] [DEVICE=cuda].
 bench:
@@ -107,8 +109,7 @@ bench-products:
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_products.py $(if $(PRODUCTS),--products $(PRODUCTS)) \
 		$(if $(SCALE),--scale $(SCALE)) $(if $(DEVICE),--device $(DEVICE))
 
-TRAIN_SEED_OFFSET ?= 0
+SCENES ?= real
 bench-quality:
-	$(PY) bench/bench_stage2_quality.py --seeds 1,2,3,4,5 --jobs 2 \
-		--train-seed-offset $(TRAIN_SEED_OFFSET) --json bench/stage2_quality$(if \
-		$(filter-out 0,$(TRAIN_SEED_OFFSET)),_seed_offset$(TRAIN_SEED_OFFSET)).json
+	$(PY) bench/bench_stage2_quality.py --scenes $(SCENES) --jobs 2 \
+		--json bench/stage2_quality_$(SCENES).json
