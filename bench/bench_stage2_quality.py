@@ -277,7 +277,10 @@ def main() -> int:
             rows.append(run_one(args.scenes, seed, offset, args.size, args.epochs,
                                 args.keep_models))
             print_row(rows[-1])
-    if args.json:
+            if args.json:  # after every row: a run stopped early keeps what it measured
+                with open(args.json, "w") as fh:
+                    json.dump(rows, fh, indent=1)
+    if args.json and args.jobs > 0:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)
     if not args.tasks:
@@ -320,7 +323,8 @@ def run_jobs(args, tasks: list):
     with tempfile.TemporaryDirectory() as tmp:
         children = []
         for i, group in enumerate(groups):
-            out = os.path.join(tmp, f"{i}.json")
+            # Beside --json when given, so that a stopped run leaves its rows there.
+            out = f"{args.json}.part{i}" if args.json else os.path.join(tmp, f"{i}.json")
             cmd = [sys.executable, os.path.abspath(__file__), "--scenes", args.scenes,
                    "--size", str(args.size), "--json", out, "--epochs", str(args.epochs),
                    "--keep-models", args.keep_models,
@@ -334,6 +338,8 @@ def run_jobs(args, tasks: list):
         for _, out in children:
             with open(out) as fh:
                 rows.extend(json.load(fh))
+            if args.json:
+                os.remove(out)
     return sorted(rows, key=lambda r: (r["seed"], r["train seed"]))
 
 
