@@ -136,10 +136,11 @@ def train(paths: dict, folder: str, schedule) -> np.ndarray:
 
 # The final map made other ways from the same trained network (its file): name →
 # (spectral prior's weight relative to the trained one: 0 = the network alone; class
-# priors; smoothing radius[; the guided filter's ε, default the product's]). Class priors:
+# priors; smoothing radius[; the guided filter's ε, default stage I's 0.01]). Class priors:
 # "equal"; "EM" (Saerens et al.'s EM to convergence); "EM^0.5" (their square root: half
 # way); "EM1" (one EM step: the mean posterior); "labels" (the pseudo-labels' class
 # frequencies).
+STAGE_I_EPS = 0.01
 VARIANTS = {
     "network alone": (0, "equal", 0),
     "equal priors, no smoothing (0.5)": (1, "equal", 0),
@@ -196,7 +197,7 @@ def variants(scene, model_path: str) -> dict:
                    "EM1": lambda x: x.mean(0),
                    "labels": lambda _: freq / freq.sum()}[priors](sample)
         final = replace(off, smoothing_radius=radius,
-                        smoothing_eps=eps[0] if eps else off.smoothing_eps)
+                        smoothing_eps=eps[0] if eps else STAGE_I_EPS)
         out[name] = finish(probs, guide, final, weights).argmax(0) + 1
     return out
 

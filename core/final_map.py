@@ -24,6 +24,11 @@ GUIDE_COMPONENTS = 3
 # The guide's principal components are scaled so that this share of pixels falls below
 # 0 and above 1 at each end (clipped): the guided filter's eps is in the guide's units.
 _GUIDE_TAIL = 0.02
+# The guided filter's ε (in the guide's [0, 1] units, squared): small, so that the filter
+# stops at weak edges too. With stage I's 0.01 it smoothed 1–3-pixel houses and roads of
+# a 30 m scene into their surroundings (bench of real spectra: −1.6 to +0.3 OA, −1.0 AA on
+# four scenes); with 1e-4 it gained −0.1 to +0.4 OA at the same AA (docs/benchmarks.md).
+SMOOTHING_EPS = 1e-4
 PRIOR_SAMPLE = 200_000  # pixels of the scene the priors are estimated on (a regular grid)
 _EM_ITERATIONS = 200
 _EM_TOLERANCE = 1e-6
@@ -36,7 +41,7 @@ class FinalMap:
 
     class_priors: str = "equal"
     smoothing_radius: int = 0
-    smoothing_eps: float = 0.01
+    smoothing_eps: float = SMOOTHING_EPS
     # (3, bands) weights and (3,) biases on standardised bands giving the guide in [0, 1]
     # before clipping; None: no smoothing possible (model files older than 0.6).
     guide_weight: Optional[np.ndarray] = None
