@@ -67,14 +67,6 @@ class FinalMap:
         g += self.guide_bias.astype(np.float32)[:, None, None]
         return np.clip(g, 0.0, 1.0, out=g)
 
-    def describe(self) -> str:
-        priors = ("class priors estimated on the scene" if self.class_priors == "scene"
-                  else "equal class priors")
-        smoothing = (f"edge-aware smoothing over {2 * self.smoothing_radius + 1}×"
-                     f"{2 * self.smoothing_radius + 1} pixels" if self.smooths
-                     else "no smoothing")
-        return f"{priors}, {smoothing}"
-
 
 def fit_guide(components: np.ndarray, mean: np.ndarray, scores: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:

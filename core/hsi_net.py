@@ -18,7 +18,7 @@ import numpy as np
 
 from . import raster_io
 from .errors import UserInputError
-from .final_map import PRIOR_MODES, FinalMap
+from .final_map import GUIDE_COMPONENTS, PRIOR_MODES, FinalMap
 from .version import software_version
 
 if TYPE_CHECKING:
@@ -299,7 +299,7 @@ class StageIIModel:
                     _array_or_none(final["guide_bias"]))
                 if (model.final.class_priors not in PRIOR_MODES
                         or (model.final.guide_weight is not None
-                            and model.final.guide_weight.shape != (3, model.bands))):
+                            and model.final.guide_weight.shape != (GUIDE_COMPONENTS, model.bands))):
                     raise ValueError("final map")
             if prior_w is not None and (prior_w.shape != (model.classes, model.bands)
                                         or prior_b is None or prior_b.shape != (model.classes,)):

@@ -110,8 +110,9 @@ def _first_pass(model: StageIIModel, reader: CubeReader, src, device, tile: int,
     n_classes = len(model.class_names)
     step = grid_sample(reader.shape)
     sample = []
-    # Uncompressed: it is read back once, right away.
-    profile = raster_io.geotiff_profile(src, n_classes + GUIDE_COMPONENTS, "float32", None)
+    # Uncompressed: it is read back once, right away. The guide's bands only when smoothing.
+    guide_bands = GUIDE_COMPONENTS if final.smooths else 0
+    profile = raster_io.geotiff_profile(src, n_classes + guide_bands, "float32", None)
     del profile["compress"], profile["predictor"]
     with rasterio.open(path, "w", **profile) as dst:
         for window, probs, invalid, guide in _network_tiles(
@@ -126,7 +127,7 @@ def _first_pass(model: StageIIModel, reader: CubeReader, src, device, tile: int,
             dst.write(probs, window=window, indexes=list(range(1, n_classes + 1)))
             if guide is not None:
                 dst.write(guide, window=window,
-                          indexes=list(range(n_classes + 1, n_classes + 1 + GUIDE_COMPONENTS)))
+                          indexes=list(range(n_classes + 1, n_classes + 1 + guide_bands)))
     if final.class_priors != "scene":
         return None
     progress.update(1.0, "stage II: estimating the class priors of the scene")
@@ -149,7 +150,7 @@ def _second_pass(path: str, final: FinalMap, priors, class_map: ClassMapWriter,
             a, b = max(0, y0 - halo), min(height, y1 + halo)
             block = ds.read(window=Window(0, a, width, b - a))
             probs = finish(block[:n_classes], block[n_classes:] if final.smooths else None,
-                           final, priors)[:, y0 - a:y1 - a]
+                           final, priors)[:, y0 - a:y1 - a]  # (the guide: bands after C)
             invalid = np.isnan(probs[0])
             filled = np.where(invalid, 0.0, probs)
             class_map.write(Window(0, y0, width, y1 - y0), filled.argmax(0) + 1,
@@ -165,14 +166,21 @@ def predict_array(model: StageIIModel, cube: np.ndarray, invalid: np.ndarray, de
     final = final or model.final or FinalMap()
     network = model.predictor().to(device)
     out = np.empty((len(model.class_names),) + cube.shape[1:], np.float32)
+    guide = (np.empty((GUIDE_COMPONENTS,) + cube.shape[1:], np.float32) if final.smooths
+             else None)
+
+    def read_standardised(a, b, c, d):
+        block = model.stats.apply(cube[:, a:b, c:d], invalid[a:b, c:d])
+        if guide is not None:  # from the block already standardised (halos overlap: same values)
+            guide[:, a:b, c:d] = final.guide(block)
+        return block
+
     for (y0, y1, x0, x1), probs in predict_tiles(
-            network, lambda a, b, c, d: model.stats.apply(cube[:, a:b, c:d], invalid[a:b, c:d]),
-            (cube.shape[1], cube.shape[2]), device, tile):
+            network, read_standardised, (cube.shape[1], cube.shape[2]), device, tile):
         out[:, y0:y1, x0:x1] = probs
     out[:, invalid] = np.nan
     if not final.active:
         return out
-    guide = final.guide(model.stats.apply(cube, invalid)) if final.smooths else None
     step = grid_sample(invalid.shape)
     sample = out[:, ::step, ::step].reshape(len(out), -1).T
     priors = (estimate_priors(sample[~np.isnan(sample[:, 0])])

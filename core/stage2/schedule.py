@@ -110,7 +110,7 @@ class Schedule:
                 "spectral_prior": self.spectral_prior, "class_priors": self.class_priors,
                 "smoothing_radius": self.smoothing_radius}
 
-    def final_map(self):
+    def final_map(self) -> FinalMap:
         """The :class:`~..final_map.FinalMap` settings of these fields (no guide yet)."""
         return FinalMap(self.class_priors, self.smoothing_radius)
 
