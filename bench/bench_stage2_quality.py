@@ -51,6 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from special_qgis.core import metrics, noiserobust  # noqa: E402
 from special_qgis.core.hsi_net import StageIIModel  # noqa: E402
+from special_qgis.core.pseudolabel.options import GUIDED_EPS  # noqa: E402
 from special_qgis.core.stage2.predict import predict_array  # noqa: E402
 
 
@@ -140,7 +141,7 @@ def train(paths: dict, folder: str, schedule) -> np.ndarray:
 # "equal"; "EM" (Saerens et al.'s EM to convergence); "EM^0.5" (their square root: half
 # way); "EM1" (one EM step: the mean posterior); "labels" (the pseudo-labels' class
 # frequencies).
-STAGE_I_EPS = 0.01
+STAGE_I_EPS = GUIDED_EPS  # stage I's guided filter's ε (0.01)
 VARIANTS = {
     "network alone": (0, "equal", 0),
     "equal priors, no smoothing (0.5)": (1, "equal", 0),
